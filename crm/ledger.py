@@ -1,0 +1,198 @@
+"""Each customer's balance, account credit and overdue figures, kept in stored columns.
+
+One definition, in SQL, used three ways:
+- ``recompute(session, ids)`` rewrites the stored figures of some customers; the session
+  hooks in ``crm.models.events`` call it in the same transaction as every money write;
+- ``refresh_stale(session, today)`` re-ages the customers whose figures changed with the
+  calendar (an open invoice passed its due date) — nightly and on read;
+- ``differences(session)`` compares every stored figure with the documents
+  (``flask crm check-ledger``).
+
+balance        = issued invoices - issued credit notes - payments
+account credit = payments + issued credit notes - what of them is allocated to invoices
+overdue        = what is still owed on issued invoices whose due date is before today
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
+
+CHUNK = 500
+
+
+def _zero(expr):
+    return func.coalesce(expr, literal(Decimal("0.00")))
+
+
+def _allocated_to(invoice_id_col):
+    return _zero(
+        select(func.sum(Allocation.amount))
+        .where(Allocation.invoice_id == invoice_id_col)
+        .scalar_subquery()
+    )
+
+
+def _figures(customer_id_col, today: date) -> dict:
+    """Correlated SQL expressions of every ledger figure of the customer ``customer_id_col``."""
+    issued = and_(Invoice.customer_id == customer_id_col, Invoice.status == "issued")
+    open_invoice = and_(issued, Invoice.outstanding > 0)
+    invoiced = _zero(select(func.sum(Invoice.total)).where(issued).scalar_subquery())
+    credited = _zero(
+        select(func.sum(CreditNote.total))
+        .where(CreditNote.customer_id == customer_id_col, CreditNote.status == "issued")
+        .scalar_subquery()
+    )
+    paid = _zero(
+        select(func.sum(Payment.amount))
+        .where(Payment.customer_id == customer_id_col)
+        .scalar_subquery()
+    )
+    allocated_from_payments = _zero(
+        select(func.sum(Allocation.amount))
+        .join(Payment, Payment.id == Allocation.payment_id)
+        .where(Payment.customer_id == customer_id_col)
+        .scalar_subquery()
+    )
+    allocated_from_credits = _zero(
+        select(func.sum(Allocation.amount))
+        .join(CreditNote, CreditNote.id == Allocation.credit_note_id)
+        .where(CreditNote.customer_id == customer_id_col, CreditNote.status == "issued")
+        .scalar_subquery()
+    )
+    overdue = and_(open_invoice, Invoice.due_date < today)
+    return {
+        "balance": invoiced - credited - paid,
+        "account_credit": paid + credited - allocated_from_payments - allocated_from_credits,
+        "overdue_amount": _zero(
+            select(func.sum(Invoice.outstanding)).where(overdue).scalar_subquery()
+        ),
+        "oldest_overdue_on": select(func.min(Invoice.due_date)).where(overdue).scalar_subquery(),
+        "next_due_on": select(func.min(Invoice.due_date))
+        .where(open_invoice, Invoice.due_date >= today)
+        .scalar_subquery(),
+    }
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def recompute(session: Session, customer_ids: Iterable[int], today: date | None = None) -> None:
+    """Rewrite invoice outstanding amounts and the ledger figures of ``customer_ids``."""
+    today = today or date.today()
+    for chunk in _chunks(customer_ids):
+        session.execute(
+            update(Invoice)
+            .where(Invoice.customer_id.in_(chunk))
+            .values(
+                outstanding=_zero(
+                    select(Invoice.total - _allocated_to(Invoice.id))
+                    .where(Invoice.status == "issued")
+                    .correlate(Invoice)
+                    .scalar_subquery()
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(Customer)
+            .where(Customer.id.in_(chunk))
+            .values(ledger_as_of=today, **_figures(Customer.id, today))
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+
+
+def refresh_stale(session: Session, today: date | None = None) -> int:
+    """Re-age every customer with an open invoice that has fallen due since it was aged."""
+    today = today or date.today()
+    result = session.execute(
+        update(Customer)
+        .where(Customer.next_due_on < today)
+        .values(ledger_as_of=today, **_figures(Customer.id, today))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Difference:
+    customer_id: int
+    reference: str
+    field: str
+    stored: object
+    expected: object
+
+
+FIELDS = ("balance", "account_credit", "overdue_amount", "oldest_overdue_on", "next_due_on")
+
+
+def differences(
+    session: Session, today: date | None = None, limit: int = 1000, batch: int = 20_000
+) -> tuple[list[Difference], int]:
+    """Compare the stored figures with the documents; return (first ``limit``, total count)."""
+    today = today or date.today()
+    figures = _figures(Customer.id, today)
+    invoice_drift = session.execute(
+        select(Invoice.id, Invoice.customer_id, Invoice.outstanding)
+        .where(
+            Invoice.outstanding
+            != _zero(
+                select(Invoice.total - _allocated_to(Invoice.id))
+                .where(Invoice.status == "issued")
+                .correlate(Invoice)
+                .scalar_subquery()
+            )
+        )
+        .limit(limit)
+    ).all()
+    found: list[Difference] = [
+        Difference(row.customer_id, f"invoice {row.id}", "outstanding", row.outstanding, None)
+        for row in invoice_drift
+    ]
+    total = len(found)
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(
+                Customer.id,
+                Customer.reference,
+                *(getattr(Customer, name) for name in FIELDS),
+                *(figures[name].label(f"x_{name}") for name in FIELDS),
+            )
+            .where(Customer.id > last_id)
+            .order_by(Customer.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        for row in rows:
+            for name in FIELDS:
+                stored, expected = getattr(row, name), getattr(row, f"x_{name}")
+                if _normal(stored) != _normal(expected):
+                    total += 1
+                    if len(found) < limit:
+                        found.append(Difference(row.id, row.reference, name, stored, expected))
+    return found, total
+
+
+def _normal(value):
+    if value is None:
+        return None
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return value

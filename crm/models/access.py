@@ -1,0 +1,48 @@
+"""Staff users and customer portal accounts."""
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import Base, Versioned
+from crm.models.customer import Customer, _in
+
+ROLES = ("owner", "admin", "coordinator")
+
+
+class User(UserMixin, Versioned, Base):
+    __tablename__ = "user"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(12))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
+        return bool(self.is_enabled)
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+
+class PortalAccount(Versioned, Base):
+    __tablename__ = "portal_account"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    customer: Mapped[Customer] = relationship()
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,0 +1,67 @@
+"""Leads (inquiries) and bookings (jobs, gigs)."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import Base, Money, Versioned
+from crm.models.customer import Customer, _in
+from crm.models.property import WorkAddress
+
+LEAD_STATUSES = ("new", "contacted", "converted", "lost")
+BOOKING_STATUSES = ("enquiry", "confirmed", "completed", "cancelled")
+ATTRIBUTIONS = ("exact", "related", "manual")
+
+
+class Lead(Versioned, Base):
+    __tablename__ = "lead"
+    __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),)
+
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    surname: Mapped[str] = mapped_column(String(100))
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="new", server_default="new")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+
+    customer: Mapped[Customer | None] = relationship()
+
+    def __str__(self) -> str:
+        return " ".join(p for p in (self.first_name, self.surname) if p)
+
+
+class Booking(Versioned, Base):
+    __tablename__ = "booking"
+    __table_args__ = (
+        CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
+        CheckConstraint(_in("attribution", ATTRIBUTIONS), name="attribution"),
+        CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="dates"),
+        CheckConstraint("value IS NULL OR value >= 0", name="value"),
+        Index("ix_booking_customer_id_starts_at", "customer_id", "starts_at"),
+    )
+
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    work_address_id: Mapped[int | None] = mapped_column(ForeignKey("work_address.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="enquiry", server_default="enquiry")
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime)
+    value: Mapped[Decimal | None] = mapped_column(Money)
+    contact_email: Mapped[str | None] = mapped_column(String(254), index=True)
+    attribution: Mapped[str] = mapped_column(
+        String(10), default="manual", server_default="manual"
+    )
+
+    customer: Mapped[Customer] = relationship()
+    work_address: Mapped[WorkAddress | None] = relationship()
+    lead: Mapped[Lead | None] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"

@@ -1,0 +1,81 @@
+"""Notes and communications, and the e-mail blocklist."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.access import User
+from crm.models.base import Base, Timestamped, Versioned
+from crm.models.customer import Customer, _in
+from crm.models.property import WorkAddress
+
+NOTE_KINDS = ("note", "call", "email")
+
+
+class Note(Versioned, Base):
+    __tablename__ = "note"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTE_KINDS), name="kind"),
+        CheckConstraint(
+            "customer_id IS NOT NULL OR work_address_id IS NOT NULL", name="has_subject"
+        ),
+        Index("ix_note_customer_id_created_at", "customer_id", "created_at"),
+    )
+
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    work_address_id: Mapped[int | None] = mapped_column(ForeignKey("work_address.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="note", server_default="note")
+    body: Mapped[str] = mapped_column(Text)
+    important: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    do_not_work_with_again: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+
+    customer: Mapped[Customer | None] = relationship()
+    work_address: Mapped[WorkAddress | None] = relationship()
+    author: Mapped[User | None] = relationship()
+
+    def __str__(self) -> str:
+        body = self.body or ""
+        return body[:60] + ("…" if len(body) > 60 else "")
+
+
+class BlockedEmail(Timestamped, Base):
+    """A blocked address (kept only as a keyed hash) or a whole domain."""
+
+    __tablename__ = "blocked_email"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ("address", "domain")), name="kind"),
+        CheckConstraint(
+            "(kind = 'address' AND address_hash IS NOT NULL AND domain IS NULL) OR "
+            "(kind = 'domain' AND domain IS NOT NULL AND address_hash IS NULL)",
+            name="kind_value",
+        ),
+        Index("ix_blocked_email_address_hash", "address_hash"),
+        Index("ix_blocked_email_domain", "domain"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(10))
+    address_hash: Mapped[str | None] = mapped_column(String(64))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    unblocked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    unblocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    unblocked_by: Mapped[User | None] = relationship(foreign_keys=[unblocked_by_id])
+
+    def __str__(self) -> str:
+        return f"@{self.domain}" if self.kind == "domain" else "address (hashed)"

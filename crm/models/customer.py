@@ -1,0 +1,181 @@
+"""The customer aggregate: customer, its contacts, branches and tags."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import ZERO, Base, Money, Timestamped, Versioned
+
+CUSTOMER_KINDS = ("lead", "prospect", "client")
+CUSTOMER_TYPES = ("private", "company", "landlord")
+CUSTOMER_STATUSES = ("active", "dormant", "archived")
+ADDRESS_STATUSES = ("active", "dormant")
+TITLES = ("", "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+customer_tag = Table(
+    "customer_tag",
+    Base.metadata,
+    Column("customer_id", ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(Timestamped, Base):
+    __tablename__ = "tag"
+
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    colour: Mapped[str | None] = mapped_column(String(20))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AddressFields:
+    address_line_1: Mapped[str] = mapped_column(String(200))
+    address_line_2: Mapped[str | None] = mapped_column(String(200))
+    town: Mapped[str | None] = mapped_column(String(100))
+    county: Mapped[str | None] = mapped_column(String(100))
+    postcode: Mapped[str] = mapped_column(String(12))
+    country: Mapped[str] = mapped_column(String(2), default="GB", server_default="GB")
+
+
+class Customer(AddressFields, Versioned, Base):
+    __tablename__ = "customer"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CUSTOMER_KINDS), name="kind"),
+        CheckConstraint(_in("customer_type", CUSTOMER_TYPES), name="customer_type"),
+        CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status"),
+        CheckConstraint("creditor_days IS NULL OR creditor_days >= 0", name="creditor_days"),
+        Index("ix_customer_balance_id", "balance", "id"),
+        Index("ix_customer_overdue_amount_id", "overdue_amount", "id"),
+        Index("ix_customer_account_credit_id", "account_credit", "id"),
+        Index("ix_customer_oldest_overdue_on_id", "oldest_overdue_on", "id"),
+        Index("ix_customer_surname_id", "surname", "id"),
+        Index("ix_customer_status_id", "status", "id"),
+    )
+
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="client", server_default="client")
+    customer_type: Mapped[str] = mapped_column(
+        String(10), default="private", server_default="private"
+    )
+    title: Mapped[str | None] = mapped_column(String(20))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    surname: Mapped[str | None] = mapped_column(String(100))
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    advertising_source: Mapped[str | None] = mapped_column(String(100))
+    price_book: Mapped[str | None] = mapped_column(String(100))
+    creditor_days: Mapped[int | None] = mapped_column(Integer)
+    third_party_reference: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+    email_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    post_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Lower-cased words the search index is built on; kept by crm.models.events.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    # The ledger: stored, indexed, and rewritten by crm.ledger in the same transaction as
+    # every money write, so a million customers sort and filter by it through an index.
+    balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
+    account_credit: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
+    overdue_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
+    oldest_overdue_on: Mapped[date | None] = mapped_column(Date)
+    next_due_on: Mapped[date | None] = mapped_column(Date, index=True)
+    ledger_as_of: Mapped[date | None] = mapped_column(Date)
+
+    tags: Mapped[list[Tag]] = relationship(secondary=customer_tag, order_by=Tag.name)
+    contacts: Mapped[list["Contact"]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Contact.id"
+    )
+    branches: Mapped[list["Branch"]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Branch.id"
+    )
+    merged_into: Mapped["Customer | None"] = relationship(remote_side="Customer.id")
+
+    @property
+    def display_name(self) -> str:
+        if self.customer_type == "company" and self.company_name:
+            return self.company_name
+        person = " ".join(p for p in (self.title, self.first_name, self.surname) if p)
+        return person or self.company_name or self.reference or ""
+
+    @property
+    def overdue_days(self) -> int | None:
+        if self.oldest_overdue_on is None:
+            return None
+        return (date.today() - self.oldest_overdue_on).days
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.display_name}".strip()
+
+
+class Contact(Versioned, Base):
+    __tablename__ = "contact"
+    __table_args__ = (
+        Index(
+            "uq_contact_primary_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary = 1"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    title: Mapped[str | None] = mapped_column(String(20))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    surname: Mapped[str] = mapped_column(String(100))
+    position: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    mobile: Mapped[str | None] = mapped_column(String(20))
+    email_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+    def __str__(self) -> str:
+        return " ".join(p for p in (self.title, self.first_name, self.surname) if p)
+
+
+class Branch(AddressFields, Versioned, Base):
+    __tablename__ = "branch"
+    __table_args__ = (CheckConstraint(_in("status", ADDRESS_STATUSES), name="status"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+
+    customer: Mapped[Customer] = relationship(back_populates="branches")
+
+    def __str__(self) -> str:
+        return self.name

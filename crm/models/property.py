@@ -1,0 +1,52 @@
+"""Work addresses (properties) and their service reminders."""
+
+from datetime import date
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.models.base import Base, Versioned
+from crm.models.customer import ADDRESS_STATUSES, AddressFields, Customer, _in
+
+
+class WorkAddress(AddressFields, Versioned, Base):
+    __tablename__ = "work_address"
+    __table_args__ = (
+        CheckConstraint(_in("status", ADDRESS_STATUSES), name="status"),
+        Index("ix_work_address_postcode", "postcode"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    landlord_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    occupier_title: Mapped[str | None] = mapped_column(String(20))
+    occupier_first_name: Mapped[str | None] = mapped_column(String(100))
+    occupier_surname: Mapped[str] = mapped_column(
+        String(100), default="Occupier", server_default="Occupier"
+    )
+    occupier_phone: Mapped[str | None] = mapped_column(String(20))
+    occupier_email: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+
+    customer: Mapped[Customer] = relationship(foreign_keys=[customer_id])
+    landlord: Mapped[Customer | None] = relationship(foreign_keys=[landlord_id])
+
+    def __str__(self) -> str:
+        return ", ".join(p for p in (self.address_line_1, self.postcode) if p)
+
+
+class ServiceReminder(Versioned, Base):
+    __tablename__ = "service_reminder"
+    __table_args__ = (
+        CheckConstraint(_in("status", ("due", "done", "cancelled")), name="status"),
+        Index("ix_service_reminder_due_on_id", "due_on", "id"),
+    )
+
+    work_address_id: Mapped[int] = mapped_column(ForeignKey("work_address.id"), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="due", server_default="due")
+
+    work_address: Mapped[WorkAddress] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.due_on})"

@@ -1,0 +1,75 @@
+"""The customer search index, per database, and the clause that uses it.
+
+PostgreSQL: a pg_trgm GIN index on ``customer.search_text`` answers ``LIKE '%term%'``.
+SQLite: an FTS5 table with the trigram tokenizer mirrors ``search_text`` (kept by triggers)
+and answers substring matches of three characters or more.
+Terms shorter than three characters cannot use a trigram index; they match from the start
+of a word only where the database can use an index, and are otherwise ignored (with a note).
+"""
+
+from sqlalchemy import text
+
+SQLITE_TRIGGERS = {
+    "customer_fts_ai": (
+        "AFTER INSERT ON customer BEGIN "
+        "INSERT INTO customer_fts(rowid, search_text) VALUES (new.id, new.search_text); END"
+    ),
+    "customer_fts_ad": (
+        "AFTER DELETE ON customer BEGIN "
+        "INSERT INTO customer_fts(customer_fts, rowid, search_text) "
+        "VALUES ('delete', old.id, old.search_text); END"
+    ),
+    "customer_fts_au": (
+        "AFTER UPDATE OF search_text ON customer BEGIN "
+        "INSERT INTO customer_fts(customer_fts, rowid, search_text) "
+        "VALUES ('delete', old.id, old.search_text); "
+        "INSERT INTO customer_fts(rowid, search_text) VALUES (new.id, new.search_text); END"
+    ),
+}
+MIN_TERM = 3
+
+
+def create_search_index(conn) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        conn.execute(
+            text(
+                "CREATE INDEX IF NOT EXISTS ix_customer_search_trgm ON customer "
+                "USING gin (search_text gin_trgm_ops)"
+            )
+        )
+    elif conn.dialect.name == "sqlite":
+        conn.execute(
+            text(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS customer_fts USING fts5("
+                "search_text, content='customer', content_rowid='id', tokenize='trigram')"
+            )
+        )
+        for name, body in SQLITE_TRIGGERS.items():
+            conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
+
+
+def drop_search_index(conn) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("DROP INDEX IF EXISTS ix_customer_search_trgm"))
+    elif conn.dialect.name == "sqlite":
+        for name in SQLITE_TRIGGERS:
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        conn.execute(text("DROP TABLE IF EXISTS customer_fts"))
+
+
+def disable_sqlite_triggers(conn) -> None:
+    """For bulk loads: drop the triggers, load, then ``rebuild_sqlite_index``."""
+    for name in SQLITE_TRIGGERS:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+
+
+def rebuild_sqlite_index(conn) -> None:
+    conn.execute(text("INSERT INTO customer_fts(customer_fts) VALUES ('rebuild')"))
+    for name, body in SQLITE_TRIGGERS.items():
+        conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
+
+
+def is_search_table(name: str) -> bool:
+    """Tables Alembic must not compare with the models (SQLite FTS5 shadow tables)."""
+    return name == "customer_fts" or name.startswith("customer_fts_")

@@ -1,0 +1,30 @@
+"""Password hashing (Argon2id) and the keyed hash used for blocked addresses."""
+
+import hashlib
+import hmac
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 low-memory profile
+# Verifying against this keeps the time of "no such account" equal to "wrong password".
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def keyed_hash(secret_key: str, value: str) -> str:
+    return hmac.new(secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
