@@ -37,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(cli_bp)
     init_admin(app)
 
+    _init_timing(app)
+
     @app.get("/healthz")
     def healthz():
         db.session.execute(text("SELECT 1"))
@@ -76,3 +78,33 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def _init_timing(app: Flask) -> None:
+    """Server-Timing on every response: server time and SQL statements (for bench/ and ops)."""
+    import time
+
+    from flask import g
+
+    @app.before_request
+    def _start():
+        g.request_started = time.perf_counter()
+        g.sql_statements = 0
+
+    @app.after_request
+    def _timing(response):
+        if "request_started" in g:
+            elapsed = (time.perf_counter() - g.request_started) * 1000
+            response.headers["Server-Timing"] = (
+                f'app;dur={elapsed:.1f}, sql;desc="{g.sql_statements} statements"'
+            )
+            response.headers["X-SQL-Statements"] = str(g.sql_statements)
+        return response
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count_statements(conn, cursor, statement, parameters, context, executemany) -> None:
+    from flask import g, has_app_context
+
+    if has_app_context() and "sql_statements" in g:
+        g.sql_statements += 1
