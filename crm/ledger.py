@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal, select, update
+from sqlalchemy import and_, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
@@ -35,6 +35,13 @@ def _allocated_to(invoice_id_col):
         select(func.sum(Allocation.amount))
         .where(Allocation.invoice_id == invoice_id_col)
         .scalar_subquery()
+    )
+
+
+def _expected_outstanding():
+    return case(
+        (Invoice.status == "issued", Invoice.total - _allocated_to(Invoice.id)),
+        else_=literal(Decimal("0.00")),
     )
 
 
@@ -92,14 +99,7 @@ def recompute(session: Session, customer_ids: Iterable[int], today: date | None 
         session.execute(
             update(Invoice)
             .where(Invoice.customer_id.in_(chunk))
-            .values(
-                outstanding=_zero(
-                    select(Invoice.total - _allocated_to(Invoice.id))
-                    .where(Invoice.status == "issued")
-                    .correlate(Invoice)
-                    .scalar_subquery()
-                )
-            )
+            .values(outstanding=_expected_outstanding())
             .execution_options(synchronize_session=False)
         )
         session.execute(
@@ -145,17 +145,12 @@ def differences(
         select(Invoice.id, Invoice.customer_id, Invoice.outstanding)
         .where(
             Invoice.outstanding
-            != _zero(
-                select(Invoice.total - _allocated_to(Invoice.id))
-                .where(Invoice.status == "issued")
-                .correlate(Invoice)
-                .scalar_subquery()
-            )
+            != _expected_outstanding()
         )
         .limit(limit)
     ).all()
     found: list[Difference] = [
-        Difference(row.customer_id, f"invoice {row.id}", "outstanding", row.outstanding, None)
+        Difference(row.customer_id, f"invoice {row.id}", "outstanding", row.outstanding, "")
         for row in invoice_drift
     ]
     total = len(found)
@@ -196,3 +191,39 @@ def _normal(value):
         except ValueError:
             return value
     return value
+
+
+def check_allocation(session: Session, allocation: Allocation) -> None:
+    """Refuse an allocation that would over-allocate or cross customers (raises ValueError)."""
+    invoice = allocation.invoice
+    sources = [s for s in (allocation.payment, allocation.credit_note) if s is not None]
+    if invoice is None:
+        raise ValueError("Choose the invoice to allocate to.")
+    if len(sources) != 1:
+        raise ValueError("Allocate either a payment or a credit note, not both or neither.")
+    source = sources[0]
+    if invoice.status != "issued":
+        raise ValueError(f"Invoice {invoice} is {invoice.status}: only issued invoices take "
+                         "allocations.")
+    if isinstance(source, CreditNote) and source.status != "issued":
+        raise ValueError("A void credit note cannot be allocated.")
+    if source.customer_id != invoice.customer_id:
+        raise ValueError("The invoice and the payment or credit note belong to different "
+                         "customers.")
+    others = Allocation.id != allocation.id if allocation.id else True
+    to_invoice = session.execute(
+        select(_zero(func.sum(Allocation.amount))).where(
+            Allocation.invoice_id == invoice.id, others
+        )
+    ).scalar_one()
+    if allocation.amount > invoice.total - to_invoice:
+        raise ValueError(f"Only {invoice.total - to_invoice:.2f} is left to pay on {invoice}.")
+    source_col = (
+        Allocation.payment_id if isinstance(source, Payment) else Allocation.credit_note_id
+    )
+    from_source = session.execute(
+        select(_zero(func.sum(Allocation.amount))).where(source_col == source.id, others)
+    ).scalar_one()
+    available = (source.amount if isinstance(source, Payment) else source.total) - from_source
+    if allocation.amount > available:
+        raise ValueError(f"Only {available:.2f} of that payment or credit note is unallocated.")

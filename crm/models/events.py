@@ -25,30 +25,34 @@ LEDGER_KEY = "ledger_dirty"
 MONEY_TYPES = (Invoice, InvoiceLine, CreditNote, CreditNoteLine, Payment, Allocation)
 
 
-def _old_and_new(obj, attr: str) -> set[int]:
-    history = inspect(obj).attrs[attr].history
-    values = {v for v in (*history.added, *history.deleted, *history.unchanged) if v is not None}
-    if not values and getattr(obj, attr, None) is not None:
-        values.add(getattr(obj, attr))
-    return values
+def _refs(obj, fk: str, relation: str) -> set:
+    """Old and new parents of ``obj``: ids from the foreign key column, instances from the
+    relationship (a parent created in the same flush has no id yet; it is resolved later)."""
+    state = inspect(obj)
+    refs: set = set()
+    for attr in (fk, relation):
+        history = state.attrs[attr].history
+        refs.update(v for v in (*history.added, *history.deleted, *history.unchanged) if v is not None)
+    if not refs and getattr(obj, fk, None) is not None:
+        refs.add(getattr(obj, fk))
+    return refs
 
 
-def _mark(session: Session, kind: str, ids: set[int]) -> None:
-    bucket = session.info.setdefault(LEDGER_KEY, {})
-    bucket.setdefault(kind, set()).update(i for i in ids if i is not None)
+def _mark(session: Session, kind: str, refs: set) -> None:
+    session.info.setdefault(LEDGER_KEY, {}).setdefault(kind, []).extend(refs)
 
 
 def _touch_money(session: Session, obj) -> None:
     if isinstance(obj, Invoice | CreditNote | Payment):
-        _mark(session, "customer", _old_and_new(obj, "customer_id"))
+        _mark(session, "customer", _refs(obj, "customer_id", "customer"))
     if isinstance(obj, InvoiceLine):
-        _mark(session, "invoice", _old_and_new(obj, "invoice_id"))
+        _mark(session, "invoice", _refs(obj, "invoice_id", "invoice"))
     if isinstance(obj, CreditNoteLine):
-        _mark(session, "credit_note", _old_and_new(obj, "credit_note_id"))
+        _mark(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
     if isinstance(obj, Allocation):
-        _mark(session, "invoice", _old_and_new(obj, "invoice_id"))
-        _mark(session, "payment", _old_and_new(obj, "payment_id"))
-        _mark(session, "credit_note", _old_and_new(obj, "credit_note_id"))
+        _mark(session, "invoice", _refs(obj, "invoice_id", "invoice"))
+        _mark(session, "payment", _refs(obj, "payment_id", "payment"))
+        _mark(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
 
 
 @event.listens_for(Session, "before_flush")
@@ -77,14 +81,14 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 document.compute_totals()
 
 
+def _ids(refs) -> set[int]:
+    return {ref if isinstance(ref, int) else ref.id for ref in refs} - {None}
+
+
 def _customers_of(session: Session, bucket: dict) -> set[int]:
-    ids = set(bucket.get("customer", ()))
-    lookups = (
-        (Invoice, bucket.get("invoice")),
-        (CreditNote, bucket.get("credit_note")),
-        (Payment, bucket.get("payment")),
-    )
-    for model, keys in lookups:
+    ids = _ids(bucket.get("customer", ()))
+    for model, kind in ((Invoice, "invoice"), (CreditNote, "credit_note"), (Payment, "payment")):
+        keys = _ids(bucket.get(kind, ()))
         if keys:
             ids.update(
                 session.execute(select(model.customer_id).where(model.id.in_(keys))).scalars()

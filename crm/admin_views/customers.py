@@ -1,0 +1,283 @@
+"""Customers menu: customers (contacts inline), contacts, branches, tags."""
+
+from datetime import date, timedelta
+
+from flask import flash
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.model.form import InlineFormAdmin
+from markupsafe import Markup
+from sqlalchemy import select
+from wtforms.validators import InputRequired, Optional
+
+from crm.admin_views.base import CrmModelView
+from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
+from crm.extensions import db
+from crm.models import Branch, Contact, Customer, Tag
+from crm.models.customer import (
+    ADDRESS_STATUSES,
+    CUSTOMER_KINDS,
+    CUSTOMER_STATUSES,
+    CUSTOMER_TYPES,
+    TITLES,
+)
+from crm.search_index import MIN_TERM
+
+ADDRESS_ARGS = {
+    "address_line_1": {"validators": [InputRequired()]},
+    "postcode": {"validators": [InputRequired(), Postcode()]},
+}
+TITLE_CHOICES = [(t, t or "—") for t in TITLES]
+
+
+class OverdueFilter(sqla_filters.BaseSQLAFilter):
+    """Overdue: yes / no."""
+
+    def __init__(self):
+        super().__init__(Customer.overdue_amount, "Overdue", options=(("1", "Yes"), ("0", "No")))
+
+    def apply(self, query, value, alias=None):
+        if value == "1":
+            return query.filter(Customer.overdue_amount > 0)
+        return query.filter(Customer.overdue_amount == 0)
+
+    def operation(self):
+        return "is"
+
+
+class OverdueForMoreThanFilter(sqla_filters.BaseSQLAFilter):
+    """Oldest overdue invoice more than N days past its due date."""
+
+    def __init__(self):
+        super().__init__(Customer.oldest_overdue_on, "Overdue for")
+
+    def clean(self, value):
+        return int(value)
+
+    def validate(self, value) -> bool:
+        return value.strip().isdigit() and int(value) <= 36500
+
+    def apply(self, query, value, alias=None):
+        return query.filter(Customer.oldest_overdue_on < date.today() - timedelta(days=value))
+
+    def operation(self):
+        return "more than (days)"
+
+
+def customer_link(view, context, model, name):
+    customer = getattr(model, "customer", None)
+    if customer is None:
+        return ""
+    from flask import url_for
+
+    return Markup('<a href="{}">{}</a>').format(
+        url_for(f"customer_{view.role}.details_view", id=customer.id), str(customer)
+    )
+
+
+def _overdue_days(view, context, model, name):
+    days = model.overdue_days
+    return "" if days is None else f"{days} days"
+
+
+def _overdue_days_export(view, context, model, name):
+    days = model.overdue_days
+    return "" if days is None else days
+
+
+def _tags(view, context, model, name):
+    return ", ".join(tag.name for tag in model.tags)
+
+
+class ContactInline(InlineFormAdmin):
+    form_columns = (
+        "id", "is_primary", "title", "first_name", "surname", "position", "email", "phone",
+        "mobile", "email_opt_in", "sms_opt_in",
+    )
+    form_choices = {"title": TITLE_CHOICES}
+    form_args = {
+        "surname": {"validators": [InputRequired()]},
+        "email": {"validators": [Optional(), Email()]},
+        "phone": {"validators": [Optional(), Phone()]},
+        "mobile": {"validators": [Optional(), Phone()]},
+    }
+
+
+class CustomerView(CrmModelView):
+    model_class = Customer
+    form_base_class = NameRequiredForm
+    column_list = [
+        "reference", "display_name", "customer_type", "kind", "status", "email", "phone",
+        "postcode", "tags", "balance", "account_credit", "overdue_amount", "overdue_days",
+    ]
+    column_details_list = [
+        "reference", "kind", "customer_type", "status", "title", "first_name", "surname",
+        "company_name", "email", "phone", "address_line_1", "address_line_2", "town",
+        "county", "postcode", "country", "advertising_source", "tags", "email_opt_in",
+        "sms_opt_in", "post_opt_in", "notes", "contacts", "balance", "account_credit",
+        "overdue_amount", "overdue_days", "oldest_overdue_on", "creditor_days", "price_book",
+        "third_party_reference", "created_at", "updated_at",
+    ]
+    column_export_list = [
+        "reference", "kind", "customer_type", "status", "title", "first_name", "surname",
+        "company_name", "email", "phone", "address_line_1", "address_line_2", "town",
+        "county", "postcode", "country", "advertising_source", "tags", "balance",
+        "account_credit", "overdue_amount", "overdue_days", "creditor_days", "price_book",
+        "third_party_reference", "created_at",
+    ]
+    form_columns = [
+        "customer_type", "kind", "status", "title", "first_name", "surname", "company_name",
+        "email", "phone", "address_line_1", "address_line_2", "town", "county", "postcode",
+        "country", "advertising_source", "tags", "email_opt_in", "sms_opt_in", "post_opt_in",
+        "notes", "creditor_days", "price_book", "third_party_reference", "contacts",
+    ]
+    column_sortable_list = [
+        "reference", ("display_name", Customer.surname), "status", "postcode",
+        "balance", "account_credit", "overdue_amount", ("overdue_days", Customer.oldest_overdue_on),
+    ]
+    inverted_sorts = {"overdue_days": Customer.oldest_overdue_on}
+    column_searchable_list = ["search_text"]
+    column_filters = [
+        sqla_filters.FilterEqual(Customer.status, "Status", options=choices(CUSTOMER_STATUSES)),
+        sqla_filters.FilterEqual(Customer.kind, "Kind", options=choices(CUSTOMER_KINDS)),
+        sqla_filters.FilterEqual(
+            Customer.customer_type, "Type", options=choices(CUSTOMER_TYPES)
+        ),
+        sqla_filters.FilterEqual(Customer.postcode, "Postcode"),
+        sqla_filters.FilterEqual(Customer.advertising_source, "Advertising source"),
+        sqla_filters.FilterGreater(Customer.balance, "Balance"),
+        sqla_filters.FilterSmaller(Customer.balance, "Balance"),
+        sqla_filters.FilterGreater(Customer.account_credit, "Account credit"),
+        OverdueFilter(),
+        sqla_filters.FilterGreater(Customer.overdue_amount, "Overdue amount"),
+        OverdueForMoreThanFilter(),
+        sqla_filters.FilterEqual(Customer.price_book, "Price book"),
+        sqla_filters.FilterEqual(Customer.third_party_reference, "Third-party reference"),
+    ]
+    column_labels = {
+        "display_name": "Name",
+        "customer_type": "Type",
+        "overdue_days": "Overdue for",
+        "oldest_overdue_on": "Oldest overdue due date",
+        "email_opt_in": "E-mails",
+        "sms_opt_in": "Text messages",
+        "post_opt_in": "Post",
+        "third_party_reference": "Accounts reference",
+    }
+    column_formatters = {"overdue_days": _overdue_days, "tags": _tags}
+    column_formatters_export = {"overdue_days": _overdue_days_export, "tags": _tags}
+    form_choices = {
+        "customer_type": choices(CUSTOMER_TYPES),
+        "kind": choices(CUSTOMER_KINDS),
+        "status": choices(CUSTOMER_STATUSES),
+        "title": TITLE_CHOICES,
+    }
+    form_args = {
+        **ADDRESS_ARGS,
+        "email": {"validators": [Optional(), Email()]},
+        "phone": {"validators": [Optional(), Phone()]},
+        "surname": {"validators": [Optional()]},
+        "company_name": {"validators": [Optional()]},
+        "creditor_days": {"validators": [Optional()]},
+    }
+    form_ajax_refs = {"tags": {"fields": ["name"], "page_size": 10}}
+    inline_models = [ContactInline(Contact)]
+    column_default_sort = ("id", True)
+
+    def base_query(self):
+        return db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
+
+    eager = (Customer.tags, Customer.contacts)
+
+    def search_placeholder(self):
+        return "Name, e-mail, phone, reference or postcode"
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        terms = [t for t in search.lower().split() if t]
+        short = [t for t in terms if len(t) < MIN_TERM]
+        usable = [t for t in terms if len(t) >= MIN_TERM][:6]
+        if short:
+            flash(
+                f"Search words need at least {MIN_TERM} characters; ignored: "
+                + ", ".join(short),
+                "warning",
+            )
+        for term in usable:
+            query = query.filter(_search_clause(term))
+        if not usable:
+            query = query.filter(Customer.id.is_(None)) if short else query
+        return query, count_query, joins, count_joins
+
+
+def _search_clause(term: str):
+    """Index-backed substring match on the customer's search words (see crm.search_index)."""
+    if db.engine.dialect.name == "sqlite":
+        from sqlalchemy import column, table, text
+
+        fts = table("customer_fts", column("rowid"))
+        phrase = '"' + term.replace('"', '""') + '"'
+        return Customer.id.in_(
+            select(fts.c.rowid).where(text("customer_fts MATCH :phrase").bindparams(phrase=phrase))
+        )
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Customer.search_text.like(f"%{escaped}%", escape="\\")
+
+
+class ContactView(CrmModelView):
+    model_class = Contact
+    column_list = ["customer", "is_primary", "title", "first_name", "surname", "position",
+                   "email", "phone", "mobile"]
+    column_details_list = column_list + ["email_opt_in", "sms_opt_in", "created_at", "updated_at"]
+    column_export_list = column_list + ["email_opt_in", "sms_opt_in"]
+    form_columns = ["customer", "is_primary", "title", "first_name", "surname", "position",
+                    "email", "phone", "mobile", "email_opt_in", "sms_opt_in"]
+    column_sortable_list = ["surname", "first_name", "is_primary"]
+    column_searchable_list = ["surname", "email"]
+    column_filters = ["is_primary", "surname", "email", "email_opt_in"]
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": lambda v, c, m, n: str(m.customer)}
+    form_choices = {"title": TITLE_CHOICES}
+    form_args = {
+        "customer": {"validators": [InputRequired()]},
+        "surname": {"validators": [InputRequired()]},
+        "email": {"validators": [Optional(), Email()]},
+        "phone": {"validators": [Optional(), Phone()]},
+        "mobile": {"validators": [Optional(), Phone()]},
+    }
+    form_ajax_refs = {"customer": {"fields": ["reference", "surname", "company_name"],
+                                   "page_size": 10}}
+
+
+class BranchView(CrmModelView):
+    model_class = Branch
+    column_list = ["customer", "name", "address_line_1", "town", "postcode", "phone", "status"]
+    column_details_list = column_list + ["address_line_2", "county", "country", "created_at"]
+    column_export_list = column_list + ["address_line_2", "county", "country"]
+    form_columns = ["customer", "name", "address_line_1", "address_line_2", "town", "county",
+                    "postcode", "country", "phone", "status"]
+    column_sortable_list = ["name", "postcode", "status"]
+    column_searchable_list = ["name", "postcode"]
+    column_filters = ["status", "postcode", "town"]
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": lambda v, c, m, n: str(m.customer)}
+    form_choices = {"status": choices(ADDRESS_STATUSES)}
+    form_args = {**ADDRESS_ARGS, "customer": {"validators": [InputRequired()]},
+                 "name": {"validators": [InputRequired()]},
+                 "phone": {"validators": [Optional(), Phone()]}}
+    form_ajax_refs = {"customer": {"fields": ["reference", "surname", "company_name"],
+                                   "page_size": 10}}
+
+
+class TagView(CrmModelView):
+    model_class = Tag
+    column_list = ["name", "colour"]
+    column_details_list = ["name", "colour", "created_at"]
+    column_export_list = ["name", "colour"]
+    form_columns = ["name", "colour"]
+    column_sortable_list = ["name"]
+    column_searchable_list = ["name"]
+    column_filters = ["name"]
+    column_default_sort = "name"
+    form_args = {"name": {"validators": [InputRequired()]}}
+
+
+__all__ = ["BranchView", "ContactView", "CustomerView", "TagView", "customer_link"]

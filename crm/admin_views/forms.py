@@ -1,0 +1,89 @@
+"""WTForms validators wrapping crm.validation, so every error shows next to its field."""
+
+from flask import current_app
+from flask_admin.form import BaseForm
+from wtforms.validators import ValidationError
+
+from crm import validation
+
+
+class Normalized:
+    """Run a crm.validation normalizer on the field; store its result or show its error."""
+
+    def __init__(self, normalizer, **kwargs):
+        self.normalizer = normalizer
+        self.kwargs = kwargs
+
+    def __call__(self, form, field):
+        try:
+            field.data = self.normalizer(field.data, **self.kwargs)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Email(Normalized):
+    def __init__(self):
+        super().__init__(validation.normalize_email)
+
+
+class Phone:
+    def __call__(self, form, field):
+        try:
+            field.data = validation.normalize_phone(
+                field.data, current_app.config["CRM_DEFAULT_REGION"]
+            )
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Postcode(Normalized):
+    def __init__(self):
+        super().__init__(validation.normalize_postcode)
+
+
+class Money:
+    """Positive, at most two decimals; checks what was typed, not the parsed float."""
+
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
+
+    def __call__(self, form, field):
+        raw = field.raw_data[0] if field.raw_data else field.data
+        if raw in (None, ""):
+            return
+        try:
+            field.data = validation.money(raw, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class SaneDate:
+    def __call__(self, form, field):
+        try:
+            validation.sane_date(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class NameRequiredForm(BaseForm):
+    """A company needs its company name; anyone else needs a surname."""
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        kind = getattr(self, "customer_type", None)
+        surname = getattr(self, "surname", None)
+        company = getattr(self, "company_name", None)
+        if kind is None or surname is None or company is None:
+            return ok
+        if kind.data == "company" and not (company.data or "").strip():
+            company.errors = [*company.errors, "A company needs its company name."]
+            return False
+        if kind.data != "company" and not (surname.data or "").strip():
+            surname.errors = [*surname.errors, "A surname is required (or choose type Company)."]
+            return False
+        return ok
+
+
+def choices(values, labels: dict | None = None) -> list[tuple[str, str]]:
+    labels = labels or {}
+    return [(v, labels.get(v, v.replace("_", " ").capitalize())) for v in values]

@@ -1,0 +1,161 @@
+"""Settings menu: staff users, portal accounts, blocked e-mails and the audit log."""
+
+from flask import current_app
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_login import current_user
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from crm import validation
+from crm.admin_views.base import FINANCE, CrmModelView
+from crm.admin_views.forms import Email, choices
+from crm.admin_views.work import CUSTOMER_AJAX, _export_str
+from crm.extensions import db
+from crm.models import ROLES, AuditEvent, BlockedEmail, PortalAccount, User
+from crm.security import MIN_PASSWORD_LENGTH, hash_password, keyed_hash
+
+
+class UserView(CrmModelView):
+    """Staff accounts. An admin manages admins and coordinators, never owners."""
+
+    roles = FINANCE
+    model_class = User
+    column_list = ["email", "name", "role", "is_enabled", "last_login_at", "created_at"]
+    column_details_list = column_list + ["updated_at"]
+    column_export_list = column_list
+    form_columns = ["email", "name", "role", "is_enabled", "new_password"]
+    column_sortable_list = ["email", "role", "last_login_at"]
+    column_searchable_list = ["email", "name"]
+    column_filters = [sqla_filters.FilterEqual(User.role, "Role", options=choices(ROLES)),
+                      "is_enabled"]
+    column_default_sort = "email"
+    column_labels = {"is_enabled": "Enabled"}
+    form_extra_fields = {
+        "new_password": PasswordField(
+            "New password",
+            validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=1024)],
+            description=f"At least {MIN_PASSWORD_LENGTH} characters. Leave empty to keep it.",
+        )
+    }
+    form_args = {"email": {"validators": [InputRequired(), Email()]}}
+
+    def _roles_i_manage(self) -> tuple[str, ...]:
+        return ROLES if self.role == "owner" else tuple(r for r in ROLES if r != "owner")
+
+    def base_query(self):
+        return db.session.query(User).filter(User.role.in_(self._roles_i_manage()))
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.role.choices = choices(self._roles_i_manage())
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form.role.choices = choices(self._roles_i_manage())
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if model.role not in self._roles_i_manage():
+            raise ValidationError("You cannot give that role.")
+        password = form.new_password.data if hasattr(form, "new_password") else None
+        if is_created and not password:
+            raise ValidationError("A new user needs a password.")
+        if password:
+            model.password_hash = hash_password(password)
+        if model.id == current_user.id and (model.role != current_user.role or
+                                            not model.is_enabled):
+            raise ValidationError("You cannot change your own role or disable yourself.")
+        super().on_model_change(form, model, is_created)
+
+    def on_model_delete(self, model):
+        if model.id == current_user.id:
+            raise ValidationError("You cannot delete your own account.")
+        super().on_model_delete(model)
+
+
+class PortalAccountView(CrmModelView):
+    roles = FINANCE
+    model_class = PortalAccount
+    column_list = ["email", "customer", "disabled", "last_login_at", "invite_expires_at"]
+    column_details_list = column_list + ["created_at", "updated_at"]
+    column_export_list = column_list
+    form_columns = ["customer", "email", "disabled"]
+    column_sortable_list = ["email", "last_login_at"]
+    column_searchable_list = ["email"]
+    column_filters = ["disabled", "last_login_at"]
+    column_default_sort = "email"
+    column_formatters_export = {"customer": _export_str("customer")}
+    form_args = {"customer": {"validators": [InputRequired()]},
+                 "email": {"validators": [InputRequired(), Email()]}}
+    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+
+
+def _blocked_value(view, context, model, name):
+    return str(model)
+
+
+class BlockedEmailView(CrmModelView):
+    """Blocks are stored as a keyed hash of the address (or a plain domain): the address
+    itself is typed once and never kept."""
+
+    model_class = BlockedEmail
+    column_list = ["kind", "value", "reason", "created_by", "created_at", "unblocked_at"]
+    column_details_list = column_list + ["unblocked_by"]
+    column_export_list = ["kind", "value", "reason", "created_at", "unblocked_at"]
+    form_columns = ["address", "reason"]
+    column_sortable_list = ["kind", "created_at"]
+    column_searchable_list = ["domain", "reason"]
+    column_filters = [sqla_filters.FilterEqual(BlockedEmail.kind, "Kind",
+                                               options=choices(("address", "domain"))),
+                      "created_at"]
+    column_default_sort = ("created_at", True)
+    can_edit = False
+    can_delete = False  # history is kept: unblocking is an action, not a delete
+    column_formatters = {"value": _blocked_value}
+    column_formatters_export = {"value": _blocked_value}
+    form_extra_fields = {
+        "address": StringField(
+            "E-mail address or @domain",
+            validators=[InputRequired(), Length(max=254)],
+            description="name@example.com blocks one address; @example.com a whole domain.",
+        )
+    }
+    form_args = {"reason": {"validators": [InputRequired()]}}
+
+    def on_model_change(self, form, model, is_created):
+        raw = (form.address.data or "").strip().lower()
+        if raw.startswith("@"):
+            domain = raw[1:]
+            try:
+                validation.normalize_email("x@" + domain)
+            except ValueError:
+                raise ValidationError("That is not a valid domain.") from None
+            model.kind, model.domain, model.address_hash = "domain", domain, None
+        else:
+            try:
+                normalized = validation.normalize_email(raw)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+            model.kind, model.domain = "address", None
+            model.address_hash = keyed_hash(current_app.config["SECRET_KEY"], normalized)
+        model.created_by_id = current_user.id
+        super().on_model_change(form, model, is_created)
+
+
+class AuditEventView(CrmModelView):
+    roles = FINANCE
+    model_class = AuditEvent
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list = ["created_at", "actor_label", "verb", "subject_type", "subject_id", "details"]
+    column_details_list = column_list
+    column_export_list = column_list
+    form_columns = []
+    column_sortable_list = ["created_at", "verb", "subject_type"]
+    column_searchable_list = ["actor_label", "verb"]
+    column_filters = ["verb", "subject_type", "subject_id", "actor_label", "created_at"]
+    column_default_sort = ("created_at", True)
+    column_labels = {"actor_label": "Who", "subject_type": "Record", "subject_id": "Id"}
+    column_formatters_export = {"details": lambda v, c, m, n: str(m.details)}

@@ -1,0 +1,159 @@
+"""Work menu: work addresses, service reminders, leads, bookings, notes."""
+
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_login import current_user
+from wtforms.validators import InputRequired, Optional, ValidationError
+
+from crm.admin_views.base import CrmModelView
+from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, customer_link
+from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
+from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
+from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
+from crm.models.comms import NOTE_KINDS
+from crm.models.customer import ADDRESS_STATUSES
+
+CUSTOMER_AJAX = {"fields": ["reference", "surname", "company_name"], "page_size": 10}
+
+
+def _export_str(attr):
+    return lambda v, c, m, n: str(getattr(m, attr) or "")
+
+
+class WorkAddressView(CrmModelView):
+    model_class = WorkAddress
+    column_list = ["customer", "address_line_1", "town", "postcode", "occupier_surname",
+                   "landlord", "status"]
+    column_details_list = column_list + [
+        "address_line_2", "county", "country", "occupier_title", "occupier_first_name",
+        "occupier_phone", "occupier_email", "created_at", "updated_at"]
+    column_export_list = column_details_list[:-2]
+    form_columns = ["customer", "address_line_1", "address_line_2", "town", "county",
+                    "postcode", "country", "occupier_title", "occupier_first_name",
+                    "occupier_surname", "occupier_phone", "occupier_email", "landlord", "status"]
+    column_sortable_list = ["postcode", "status", "occupier_surname"]
+    column_searchable_list = ["postcode", "address_line_1"]
+    column_filters = [sqla_filters.FilterEqual(WorkAddress.status, "Status",
+                                               options=choices(ADDRESS_STATUSES)),
+                      "postcode", "town"]
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": _export_str("customer"),
+                                "landlord": _export_str("landlord")}
+    form_choices = {"status": choices(ADDRESS_STATUSES), "occupier_title": TITLE_CHOICES}
+    form_args = {**ADDRESS_ARGS, "customer": {"validators": [InputRequired()]},
+                 "occupier_surname": {"default": "Occupier"},
+                 "occupier_phone": {"validators": [Optional(), Phone()]},
+                 "occupier_email": {"validators": [Optional(), Email()]}}
+    form_ajax_refs = {"customer": CUSTOMER_AJAX, "landlord": CUSTOMER_AJAX}
+
+
+class ServiceReminderView(CrmModelView):
+    model_class = ServiceReminder
+    column_list = ["work_address", "due_on", "description", "status"]
+    column_details_list = column_list + ["created_at", "updated_at"]
+    column_export_list = column_list
+    form_columns = ["work_address", "due_on", "description", "status"]
+    column_sortable_list = ["due_on", "status"]
+    column_searchable_list = ["description"]
+    column_filters = ["due_on", sqla_filters.FilterEqual(
+        ServiceReminder.status, "Status", options=choices(("due", "done", "cancelled")))]
+    column_default_sort = ("due_on", False)
+    column_formatters_export = {"work_address": _export_str("work_address")}
+    form_choices = {"status": choices(("due", "done", "cancelled"))}
+    form_args = {"work_address": {"validators": [InputRequired()]},
+                 "due_on": {"validators": [InputRequired(), SaneDate()]},
+                 "description": {"validators": [InputRequired()]}}
+    form_ajax_refs = {"work_address": {"fields": ["postcode", "address_line_1"],
+                                       "page_size": 10}}
+
+
+class LeadView(CrmModelView):
+    model_class = Lead
+    column_list = ["first_name", "surname", "company_name", "email", "phone", "source",
+                   "status", "customer", "created_at"]
+    column_details_list = column_list + ["message", "updated_at"]
+    column_export_list = column_list + ["message"]
+    form_columns = ["first_name", "surname", "company_name", "email", "phone", "source",
+                    "message", "status", "customer"]
+    column_sortable_list = ["surname", "status", "created_at"]
+    column_searchable_list = ["surname", "email"]
+    column_filters = [sqla_filters.FilterEqual(Lead.status, "Status",
+                                               options=choices(LEAD_STATUSES)),
+                      "source", "created_at"]
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": _export_str("customer")}
+    form_choices = {"status": choices(LEAD_STATUSES)}
+    form_args = {"surname": {"validators": [InputRequired()]},
+                 "email": {"validators": [Optional(), Email()]},
+                 "phone": {"validators": [Optional(), Phone()]}}
+    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+
+
+class BookingView(CrmModelView):
+    model_class = Booking
+    column_list = ["reference", "customer", "title", "status", "starts_at", "ends_at",
+                   "value", "attribution"]
+    column_details_list = column_list + ["work_address", "contact_email", "lead",
+                                         "created_at", "updated_at"]
+    column_export_list = column_list + ["work_address", "contact_email"]
+    form_columns = ["customer", "work_address", "title", "status", "starts_at", "ends_at",
+                    "value", "contact_email", "attribution"]
+    column_sortable_list = ["reference", "status", "starts_at", "value"]
+    column_searchable_list = ["reference", "title"]
+    column_filters = [sqla_filters.FilterEqual(Booking.status, "Status",
+                                               options=choices(BOOKING_STATUSES)),
+                      sqla_filters.FilterEqual(Booking.attribution, "Attribution",
+                                               options=choices(ATTRIBUTIONS)),
+                      "starts_at",
+                      sqla_filters.FilterGreater(Booking.value, "Value")]
+    column_default_sort = ("starts_at", True)
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": _export_str("customer"),
+                                "work_address": _export_str("work_address")}
+    form_choices = {"status": choices(BOOKING_STATUSES), "attribution": choices(ATTRIBUTIONS)}
+    form_args = {"customer": {"validators": [InputRequired()]},
+                 "title": {"validators": [InputRequired()]},
+                 "starts_at": {"validators": [InputRequired(), SaneDate()]},
+                 "ends_at": {"validators": [Optional(), SaneDate()]},
+                 "value": {"validators": [Optional(), Money(allow_zero=True)]},
+                 "contact_email": {"validators": [Optional(), Email()]}}
+    form_ajax_refs = {"customer": CUSTOMER_AJAX,
+                      "work_address": {"fields": ["postcode", "address_line_1"], "page_size": 10}}
+
+    def on_model_change(self, form, model, is_created):
+        from crm.models.sequence import next_number
+
+        if model.ends_at and model.starts_at and model.ends_at < model.starts_at:
+            raise ValidationError("The booking cannot end before it starts.")
+        if not model.reference:
+            model.reference = next_number(self.session, "booking")
+        super().on_model_change(form, model, is_created)
+
+
+class NoteView(CrmModelView):
+    model_class = Note
+    column_list = ["created_at", "customer", "kind", "body", "important",
+                   "do_not_work_with_again", "author"]
+    column_details_list = column_list + ["work_address", "updated_at"]
+    column_export_list = column_list + ["work_address"]
+    form_columns = ["customer", "work_address", "kind", "body", "important",
+                    "do_not_work_with_again"]
+    column_sortable_list = ["created_at", "kind", "important"]
+    column_searchable_list = ["body"]
+    column_filters = [sqla_filters.FilterEqual(Note.kind, "Kind", options=choices(NOTE_KINDS)),
+                      "important", "do_not_work_with_again", "created_at"]
+    column_default_sort = ("created_at", True)
+    column_formatters = {"customer": customer_link}
+    column_formatters_export = {"customer": _export_str("customer"),
+                                "author": _export_str("author"),
+                                "work_address": _export_str("work_address")}
+    form_choices = {"kind": choices(NOTE_KINDS)}
+    form_args = {"body": {"validators": [InputRequired()]}}
+    form_ajax_refs = {"customer": CUSTOMER_AJAX,
+                      "work_address": {"fields": ["postcode", "address_line_1"], "page_size": 10}}
+
+    def on_model_change(self, form, model, is_created):
+        if model.customer is None and model.work_address is None:
+            raise ValidationError("A note belongs to a customer or a work address: choose one.")
+        if is_created and model.author_id is None:
+            model.author_id = current_user.id
+        super().on_model_change(form, model, is_created)
