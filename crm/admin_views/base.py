@@ -339,7 +339,7 @@ def role_views(spec: type[CrmModelView], *, name: str, category: str, slug: str)
         views.append(
             cls(
                 spec.model_class,
-                db.session,
+                db,
                 name=name,
                 category=category,
                 endpoint=f"{slug}_{role}",

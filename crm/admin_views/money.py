@@ -9,6 +9,7 @@ from crm.admin_views.base import FINANCE, CrmModelView
 from crm.admin_views.customers import customer_link
 from crm.admin_views.forms import Money, SaneDate, choices
 from crm.admin_views.work import CUSTOMER_AJAX, _export_str
+from crm.extensions import db
 from crm.models import Allocation, CreditNote, CreditNoteLine, Invoice, InvoiceLine, Payment
 from crm.models.finance import (
     BREAKDOWN_STYLES,
@@ -69,7 +70,7 @@ class InvoiceView(MoneyView):
         if model.due_date and model.issue_date and model.due_date < model.issue_date:
             raise ValidationError("The due date cannot be before the issue date.")
         if model.status != "draft" and not model.number:
-            model.number = next_number(self.session, "invoice")
+            model.number = next_number(db.session, "invoice")
         super().on_model_change(form, model, is_created)
 
 
@@ -105,7 +106,7 @@ class CreditNoteView(MoneyView):
         if model.invoice is not None and model.invoice.customer_id != model.customer.id:
             raise ValidationError("The invoice belongs to another customer.")
         if not model.number:
-            model.number = next_number(self.session, "credit_note")
+            model.number = next_number(db.session, "credit_note")
         super().on_model_change(form, model, is_created)
 
 
@@ -152,7 +153,7 @@ class AllocationView(MoneyView):
         from crm.ledger import check_allocation
 
         try:
-            check_allocation(self.session, model)
+            check_allocation(db.session, model)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         super().on_model_change(form, model, is_created)

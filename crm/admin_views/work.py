@@ -7,6 +7,7 @@ from wtforms.validators import InputRequired, Optional, ValidationError
 from crm.admin_views.base import CrmModelView
 from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, customer_link
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
+from crm.extensions import db
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import NOTE_KINDS
@@ -125,7 +126,7 @@ class BookingView(CrmModelView):
         if model.ends_at and model.starts_at and model.ends_at < model.starts_at:
             raise ValidationError("The booking cannot end before it starts.")
         if not model.reference:
-            model.reference = next_number(self.session, "booking")
+            model.reference = next_number(db.session, "booking")
         super().on_model_change(form, model, is_created)
 
 
