@@ -73,3 +73,19 @@ def rebuild_sqlite_index(conn) -> None:
 def is_search_table(name: str) -> bool:
     """Tables Alembic must not compare with the models (SQLite FTS5 shadow tables)."""
     return name == "customer_fts" or name.startswith("customer_fts_")
+
+
+def customer_search_clause(dialect: str, term: str):
+    """Index-backed substring match of one lower-case term (at least MIN_TERM characters)."""
+    from sqlalchemy import column, select, table
+
+    from crm.models import Customer
+
+    if dialect == "sqlite":
+        fts = table("customer_fts", column("rowid"))
+        phrase = '"' + term.replace('"', '""') + '"'
+        return Customer.id.in_(
+            select(fts.c.rowid).where(text("customer_fts MATCH :phrase").bindparams(phrase=phrase))
+        )
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Customer.search_text.like(f"%{escaped}%", escape="\\")

@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 from flask import flash
 from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from sqlalchemy import select
 from wtforms.validators import InputRequired, Optional
 
 from crm.admin_views.base import CrmModelView
@@ -20,7 +20,7 @@ from crm.models.customer import (
     CUSTOMER_TYPES,
     TITLES,
 )
-from crm.search_index import MIN_TERM
+from crm.search_index import MIN_TERM, customer_search_clause
 
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
@@ -209,17 +209,23 @@ class CustomerView(CrmModelView):
 
 
 def _search_clause(term: str):
-    """Index-backed substring match on the customer's search words (see crm.search_index)."""
-    if db.engine.dialect.name == "sqlite":
-        from sqlalchemy import column, table, text
+    return customer_search_clause(db.engine.dialect.name, term)
 
-        fts = table("customer_fts", column("rowid"))
-        phrase = '"' + term.replace('"', '""') + '"'
-        return Customer.id.in_(
-            select(fts.c.rowid).where(text("customer_fts MATCH :phrase").bindparams(phrase=phrase))
-        )
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Customer.search_text.like(f"%{escaped}%", escape="\\")
+
+class CustomerLookup(QueryAjaxModelLoader):
+    """Customer pickers in forms: the same index-backed search as the customer list."""
+
+    def __init__(self, name: str):
+        super().__init__(name, db, Customer, fields=["reference"], page_size=10)
+
+    def get_list(self, term, offset=0, limit=10):
+        query = db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
+        terms = [t for t in (term or "").lower().split() if len(t) >= MIN_TERM][:6]
+        if not terms:
+            return []
+        for word in terms:
+            query = query.filter(_search_clause(word))
+        return query.order_by(Customer.id.desc()).offset(offset).limit(min(limit, 20)).all()
 
 
 class ContactView(CrmModelView):
@@ -243,8 +249,7 @@ class ContactView(CrmModelView):
         "phone": {"validators": [Optional(), Phone()]},
         "mobile": {"validators": [Optional(), Phone()]},
     }
-    form_ajax_refs = {"customer": {"fields": ["reference", "surname", "company_name"],
-                                   "page_size": 10}}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 class BranchView(CrmModelView):
@@ -263,8 +268,7 @@ class BranchView(CrmModelView):
     form_args = {**ADDRESS_ARGS, "customer": {"validators": [InputRequired()]},
                  "name": {"validators": [InputRequired()]},
                  "phone": {"validators": [Optional(), Phone()]}}
-    form_ajax_refs = {"customer": {"fields": ["reference", "surname", "company_name"],
-                                   "page_size": 10}}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 class TagView(CrmModelView):

@@ -6,9 +6,9 @@ from flask_admin.model.form import InlineFormAdmin
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.admin_views.base import FINANCE, CrmModelView
-from crm.admin_views.customers import customer_link
+from crm.admin_views.customers import CustomerLookup, customer_link
 from crm.admin_views.forms import Money, SaneDate, choices
-from crm.admin_views.work import CUSTOMER_AJAX, _export_str
+from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Allocation, CreditNote, CreditNoteLine, Invoice, InvoiceLine, Payment
 from crm.models.finance import (
@@ -61,7 +61,7 @@ class InvoiceView(MoneyView):
     form_args = {"customer": {"validators": [InputRequired()]},
                  "issue_date": {"validators": [InputRequired(), SaneDate()]},
                  "due_date": {"validators": [InputRequired(), SaneDate()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
     inline_models = [LineInline(InvoiceLine)]
 
     eager = (Invoice.lines,)
@@ -96,7 +96,7 @@ class CreditNoteView(MoneyView):
                     "breakdown_style": choices(BREAKDOWN_STYLES)}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "issue_date": {"validators": [InputRequired(), SaneDate()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX, "invoice": {"fields": ["number"],
+    form_ajax_refs = {"customer": CustomerLookup("customer"), "invoice": {"fields": ["number"],
                                                              "page_size": 10}}
     inline_models = [LineInline(CreditNoteLine)]
 
@@ -128,7 +128,7 @@ class PaymentView(MoneyView):
     form_args = {"customer": {"validators": [InputRequired()]},
                  "received_on": {"validators": [InputRequired(), SaneDate()]},
                  "amount": {"validators": [InputRequired(), Money()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 class AllocationView(MoneyView):

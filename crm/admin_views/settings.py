@@ -8,8 +8,9 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from crm import validation
 from crm.admin_views.base import FINANCE, CrmModelView
+from crm.admin_views.customers import CustomerLookup
 from crm.admin_views.forms import Email, choices
-from crm.admin_views.work import CUSTOMER_AJAX, _export_str
+from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import ROLES, AuditEvent, BlockedEmail, PortalAccount, User
 from crm.security import MIN_PASSWORD_LENGTH, hash_password, keyed_hash
@@ -88,7 +89,7 @@ class PortalAccountView(CrmModelView):
     column_formatters_export = {"customer": _export_str("customer")}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "email": {"validators": [InputRequired(), Email()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 def _blocked_value(view, context, model, name):

@@ -5,15 +5,13 @@ from flask_login import current_user
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.admin_views.base import CrmModelView
-from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, customer_link
+from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup, customer_link
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.extensions import db
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
-
-CUSTOMER_AJAX = {"fields": ["reference", "surname", "company_name"], "page_size": 10}
 
 
 def _export_str(attr):
@@ -44,7 +42,7 @@ class WorkAddressView(CrmModelView):
                  "occupier_surname": {"default": "Occupier"},
                  "occupier_phone": {"validators": [Optional(), Phone()]},
                  "occupier_email": {"validators": [Optional(), Email()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX, "landlord": CUSTOMER_AJAX}
+    form_ajax_refs = {"customer": CustomerLookup("customer"), "landlord": CustomerLookup("landlord")}
 
 
 class ServiceReminderView(CrmModelView):
@@ -86,7 +84,7 @@ class LeadView(CrmModelView):
     form_args = {"surname": {"validators": [InputRequired()]},
                  "email": {"validators": [Optional(), Email()]},
                  "phone": {"validators": [Optional(), Phone()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX}
+    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 class BookingView(CrmModelView):
@@ -117,7 +115,7 @@ class BookingView(CrmModelView):
                  "ends_at": {"validators": [Optional(), SaneDate()]},
                  "value": {"validators": [Optional(), Money(allow_zero=True)]},
                  "contact_email": {"validators": [Optional(), Email()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX,
+    form_ajax_refs = {"customer": CustomerLookup("customer"),
                       "work_address": {"fields": ["postcode", "address_line_1"], "page_size": 10}}
 
     def on_model_change(self, form, model, is_created):
@@ -149,7 +147,7 @@ class NoteView(CrmModelView):
                                 "work_address": _export_str("work_address")}
     form_choices = {"kind": choices(NOTE_KINDS)}
     form_args = {"body": {"validators": [InputRequired()]}}
-    form_ajax_refs = {"customer": CUSTOMER_AJAX,
+    form_ajax_refs = {"customer": CustomerLookup("customer"),
                       "work_address": {"fields": ["postcode", "address_line_1"], "page_size": 10}}
 
     def on_model_change(self, form, model, is_created):
