@@ -37,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(cli_bp)
     init_admin(app)
 
+    _init_errors(app)
+    _init_daily_aging(app)
     _init_timing(app)
 
     @app.get("/healthz")
@@ -78,6 +80,53 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+ERRORS = {
+    400: ("Bad request", "The request could not be understood. Reload the page and try again."),
+    403: ("Not allowed", "Your role does not give access to this page."),
+    404: ("Not found", "There is nothing here, or it is not yours to see."),
+    413: ("Too large", "That upload is larger than allowed."),
+    429: ("Too many attempts", "Too many attempts in a short time; wait a while and try again."),
+}
+
+
+def _init_errors(app: Flask) -> None:
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+
+    def render(code: int, message: str | None = None):
+        title, default = ERRORS[code]
+        return render_template("error.html", title=title, message=message or default), code
+
+    for code in ERRORS:
+        app.register_error_handler(code, lambda exc, code=code: render(code, _description(exc)))
+    app.register_error_handler(
+        CSRFError,
+        lambda exc: render(400, "The form expired or did not come from this site "
+                                f"({exc.description}) Reload the page and try again."),
+    )
+
+
+def _description(exc) -> str | None:
+    # Only our own messages (rate limits, aborts with a sentence); never werkzeug's defaults.
+    text_ = getattr(exc, "description", None)
+    default = type(exc).description if hasattr(type(exc), "description") else None
+    return text_ if text_ and text_ != default else None
+
+
+def _init_daily_aging(app: Flask) -> None:
+    """Overdue figures change with the calendar: re-age stale rows on the first admin
+    request of the day (before the request's own statements are counted)."""
+    from flask import request
+    from flask_login import current_user
+
+    from crm import ledger
+
+    @app.before_request
+    def _age_ledger():
+        if request.path.startswith("/admin/") and current_user.is_authenticated:
+            ledger.refresh_daily(db.session)
 
 
 def _init_timing(app: Flask) -> None:

@@ -227,3 +227,21 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
     available = (source.amount if isinstance(source, Payment) else source.total) - from_source
     if allocation.amount > available:
         raise ValueError(f"Only {available:.2f} of that payment or credit note is unallocated.")
+
+
+_aged_on: date | None = None
+
+
+def refresh_daily(session: Session, today: date | None = None) -> None:
+    """Re-age the stale rows once per process per day (the nightly job may not have run).
+
+    Only a cache of "already done today"; every worker doing it once is harmless, since
+    ``refresh_stale`` is idempotent.
+    """
+    global _aged_on
+    today = today or date.today()
+    if _aged_on == today:
+        return
+    if refresh_stale(session, today):
+        session.commit()
+    _aged_on = today

@@ -156,6 +156,7 @@ class CrmModelView(ModelView):
     # Relationships loaded with each page of rows (one extra statement each, whatever the
     # page size); many-to-one columns of column_list are added automatically.
     eager: tuple = ()
+    details_eager: tuple = ()
 
     def eager_options(self) -> list:
         from sqlalchemy.orm import selectinload
@@ -174,8 +175,10 @@ class CrmModelView(ModelView):
             key = int(id)
         except (TypeError, ValueError):
             return None
-        query = self.base_query().options(*self.eager_options())
-        return query.filter(self.model.id == key).one_or_none()
+        from sqlalchemy.orm import selectinload
+
+        options = [*self.eager_options(), *(selectinload(a) for a in self.details_eager)]
+        return self.base_query().options(*options).filter(self.model.id == key).one_or_none()
 
     def _list_query(self, sort_column, sort_desc, search, filters):
         joins: dict = {}

@@ -186,7 +186,8 @@ class CustomerView(CrmModelView):
     def base_query(self):
         return db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
 
-    eager = (Customer.tags, Customer.contacts)
+    eager = (Customer.tags,)
+    details_eager = (Customer.contacts,)
 
     def search_placeholder(self):
         return "Name, e-mail, phone, reference or postcode"
