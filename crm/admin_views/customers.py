@@ -7,7 +7,7 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from wtforms.validators import InputRequired, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from crm.admin_views.base import CrmModelView
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
@@ -177,7 +177,7 @@ class CustomerView(CrmModelView):
         "phone": {"validators": [Optional(), Phone()]},
         "surname": {"validators": [Optional()]},
         "company_name": {"validators": [Optional()]},
-        "creditor_days": {"validators": [Optional()]},
+        "creditor_days": {"validators": [Optional(), NumberRange(min=0, max=3650)]},
     }
     form_ajax_refs = {"tags": {"fields": ["name"], "page_size": 10}}
     inline_models = [ContactInline(Contact)]
