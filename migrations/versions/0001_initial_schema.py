@@ -5,7 +5,7 @@ PostgreSQL, an FTS5 trigram table kept by triggers on SQLite) and the document s
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:55:08.063397
+Create Date: 2026-11-22 07:05:50.052084
 
 """
 from alembic import op
@@ -73,16 +73,19 @@ def upgrade():
     sa.UniqueConstraint('reference', name=op.f('uq_customer_reference'))
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.create_index('ix_customer_account_credit_id', ['account_credit', 'id'], unique=False)
-        batch_op.create_index('ix_customer_balance_id', ['balance', 'id'], unique=False)
+        batch_op.create_index('ix_customer_account_credit_id', ['account_credit', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_balance_id', ['balance', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.create_index(batch_op.f('ix_customer_email'), ['email'], unique=False)
+        batch_op.create_index('ix_customer_live_id', ['id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.create_index(batch_op.f('ix_customer_merged_into_id'), ['merged_into_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_next_due_on'), ['next_due_on'], unique=False)
-        batch_op.create_index('ix_customer_oldest_overdue_on_id', ['oldest_overdue_on', 'id'], unique=False)
-        batch_op.create_index('ix_customer_overdue_amount_id', ['overdue_amount', 'id'], unique=False)
+        batch_op.create_index('ix_customer_oldest_overdue_on_id', ['oldest_overdue_on', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_overdue_amount_id', ['overdue_amount', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.create_index(batch_op.f('ix_customer_phone'), ['phone'], unique=False)
-        batch_op.create_index('ix_customer_status_id', ['status', 'id'], unique=False)
-        batch_op.create_index('ix_customer_surname_id', ['surname', 'id'], unique=False)
+        batch_op.create_index('ix_customer_postcode_id', ['postcode', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_reference_id', ['reference', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_status_id', ['status', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_surname_id', ['surname', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
 
     op.create_table('document_sequence',
     sa.Column('name', sa.String(length=40), nullable=False),
@@ -584,16 +587,19 @@ def downgrade():
     op.drop_table('tag')
     op.drop_table('document_sequence')
     with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.drop_index('ix_customer_surname_id')
-        batch_op.drop_index('ix_customer_status_id')
+        batch_op.drop_index('ix_customer_surname_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.drop_index('ix_customer_status_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.drop_index('ix_customer_reference_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.drop_index('ix_customer_postcode_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_customer_phone'))
-        batch_op.drop_index('ix_customer_overdue_amount_id')
-        batch_op.drop_index('ix_customer_oldest_overdue_on_id')
+        batch_op.drop_index('ix_customer_overdue_amount_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.drop_index('ix_customer_oldest_overdue_on_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_customer_next_due_on'))
         batch_op.drop_index(batch_op.f('ix_customer_merged_into_id'))
+        batch_op.drop_index('ix_customer_live_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.drop_index(batch_op.f('ix_customer_email'))
-        batch_op.drop_index('ix_customer_balance_id')
-        batch_op.drop_index('ix_customer_account_credit_id')
+        batch_op.drop_index('ix_customer_balance_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.drop_index('ix_customer_account_credit_id', sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
 
     op.drop_table('customer')
     # ### end Alembic commands ###
