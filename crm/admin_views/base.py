@@ -16,7 +16,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, nulls_last, select
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
@@ -189,12 +189,21 @@ class CrmModelView(ModelView):
             query, _, joins, _ = self._apply_filters(query, None, joins, {}, filters)
         unsorted = query
         if sort_column in self.inverted_sorts:
-            query, joins = self._order_by(query, joins, [], self.inverted_sorts[sort_column],
-                                          not sort_desc)
+            # e.g. "overdue for" (an age) sorts its date the other way; rows without one last.
+            column = self.inverted_sorts[sort_column]
+            descending = not sort_desc
+            query = query.order_by(nulls_last(column.desc() if descending else column.asc()))
         else:
             query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
-        tiebreak = self.model.id.desc() if (sort_desc or sort_column is None) else self.model.id
-        return unsorted, query.order_by(tiebreak)
+            descending = sort_desc if sort_column is not None else self._default_descending()
+        # A unique tie-break in the same direction: stable pages, and the (column, id) index.
+        return unsorted, query.order_by(self.model.id.desc() if descending else self.model.id)
+
+    def _default_descending(self) -> bool:
+        default = self.column_default_sort
+        if isinstance(default, list):
+            default = default[0] if default else None
+        return bool(default[1]) if isinstance(default, tuple) else False
 
     def capped_count(self, query) -> int | None:
         """The number of matches up to ``count_cap``; None past it (the pager then shows
