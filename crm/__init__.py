@@ -142,7 +142,7 @@ def _init_timing(app: Flask) -> None:
 
     @app.after_request
     def _timing(response):
-        if "request_started" in g:
+        if "request_started" in g and app.config["CRM_TIMING_HEADERS"]:
             elapsed = (time.perf_counter() - g.request_started) * 1000
             response.headers["Server-Timing"] = (
                 f'app;dur={elapsed:.1f}, sql;desc="{g.sql_statements} statements"'

@@ -49,4 +49,7 @@ def load_config(instance_path: str) -> dict:
         "CRM_CURRENCY": os.environ.get("CRM_CURRENCY", "GBP"),
         "CRM_COUNT_CAP": int(os.environ.get("CRM_COUNT_CAP", 10_000)),
         "FLASK_ADMIN_SWATCH": "cerulean",
+        # Server-Timing / X-SQL-Statements on responses: on in development, opt-in in production.
+        "CRM_TIMING_HEADERS": os.environ.get("CRM_TIMING_HEADERS", "0" if production else "1")
+        == "1",
     }

@@ -1050,7 +1050,7 @@ class Generator:
             stamp = self.dt(issue, tod)
             x = r()
             subtotal, tax_total = self.lines("invoice_line", iid,
-                                             1 if x < 0.45 else 2 if x < 0.8 else 3, stamp)
+                                             1 if x < 0.6 else 2 if x < 0.9 else 3, stamp)
             total = subtotal + tax_total
             number = None if status == "draft" else self.number("invoice")
             row = [iid, cid, number, status, self.d(issue), self.d(due),

@@ -17,6 +17,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, inspect, nulls_last, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
@@ -56,6 +57,30 @@ STALE_MESSAGE = (
     "Someone else changed this record while you were editing it. Nothing was saved: "
     "reload the page to see their changes, then apply yours again."
 )
+
+
+# Constraint name fragments -> what to tell the user (never the SQL).
+INTEGRITY_MESSAGES = {
+    "uq_contact_primary_per_customer": "A customer can have only one primary contact.",
+    "uq_user_email": "A staff user with that e-mail already exists.",
+    "user.email": "A staff user with that e-mail already exists.",
+    "portal_account.customer_id": "That customer already has a portal account.",
+    "uq_portal_account_customer_id": "That customer already has a portal account.",
+    "portal_account.email": "A portal account with that e-mail already exists.",
+    "uq_portal_account_email": "A portal account with that e-mail already exists.",
+    "uq_tag_name": "A tag with that name already exists.",
+    "tag.name": "A tag with that name already exists.",
+    "FOREIGN KEY": "Other records still refer to this one, so it cannot be removed.",
+    "foreign key": "Other records still refer to this one, so it cannot be removed.",
+}
+
+
+def integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig)
+    for fragment, message in INTEGRITY_MESSAGES.items():
+        if fragment in text:
+            return message
+    return "That change conflicts with other records (a duplicate or a broken link); nothing was saved."
 
 
 def allowed(model_name: str, column: str, role: str) -> bool:
@@ -277,6 +302,9 @@ class CrmModelView(ModelView):
     def handle_view_exception(self, exc):
         if isinstance(exc, StaleDataError):
             flash(STALE_MESSAGE, "error")
+            return True
+        if isinstance(exc, IntegrityError):
+            flash(integrity_message(exc), "error")
             return True
         return super().handle_view_exception(exc)
 
