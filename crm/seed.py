@@ -25,6 +25,7 @@ How it is built:
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 import time
@@ -39,6 +40,7 @@ from crm.models.finance import round_money
 from crm.models.sequence import PREFIXES
 from crm.validation import customer_search_text, normalize_email, normalize_phone
 
+log = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 TAX_STANDARD = Decimal("20.00")
@@ -1237,6 +1239,19 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
+class _phase:
+    """Log how long a step of the load took."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        log.info("%s: %.1f s", self.what, time.perf_counter() - self.started)
+
+
 class _Loader:
     """What both databases share: reading the starting point, tags and sequences."""
 
@@ -1358,15 +1373,16 @@ class _SqliteLoader(_Loader):
 
     def restore_indexes(self) -> None:
         while self.dropped:
-            self.raw.execute(self.dropped[0])
+            with _phase(self.dropped[0].split(" ON ")[0]):
+                self.raw.execute(self.dropped[0])
+                self.raw.commit()
             self.dropped.pop(0)
-        self.raw.commit()
 
     def finish(self) -> None:
         from crm.search_index import create_search_index, rebuild_sqlite_index
 
         self.restore_indexes()
-        with self.conn.begin():
+        with _phase("search index"), self.conn.begin():
             if self.fts_rebuild:
                 rebuild_sqlite_index(self.conn)
             else:
@@ -1375,9 +1391,11 @@ class _SqliteLoader(_Loader):
                     "SELECT id, search_text FROM customer WHERE id >= :first"
                 ), {"first": self.first_customer_id})
                 create_search_index(self.conn)
-        self.raw.execute("ANALYZE")
-        self.raw.commit()
-        self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with _phase("ANALYZE"):
+            self.raw.execute("ANALYZE")
+            self.raw.commit()
+        with _phase("checkpoint"):
+            self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class _PostgresLoader(_Loader):
@@ -1457,13 +1475,16 @@ class _PostgresLoader(_Loader):
     def restore_indexes(self) -> None:
         with self.pg.cursor() as cur:
             while self.dropped_indexes:
-                cur.execute(self.dropped_indexes[0])
+                with _phase(self.dropped_indexes[0].split(" USING ")[0]):
+                    cur.execute(self.dropped_indexes[0])
+                    self.pg.commit()
                 self.dropped_indexes.pop(0)
             while self.dropped_keys:
                 table, name, definition = self.dropped_keys[0]
-                cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_quote(name)} {definition}")
+                with _phase(f"foreign key {name}"):
+                    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_quote(name)} {definition}")
+                    self.pg.commit()
                 self.dropped_keys.pop(0)
-        self.pg.commit()
 
     def finish(self) -> None:
         self.restore_indexes()
@@ -1475,11 +1496,79 @@ class _PostgresLoader(_Loader):
         self.pg.commit()
         self.pg.autocommit = True
         try:
-            with self.pg.cursor() as cur:
+            with _phase("VACUUM ANALYZE"), self.pg.cursor() as cur:
                 cur.execute("VACUUM ANALYZE " + ", ".join(_quote(t) for t in ID_TABLES +
                                                            ("customer_tag", "document_sequence")))
         finally:
             self.pg.autocommit = False
+
+
+def _generate(generator: Generator, customers: int, batch: int):
+    done = 0
+    while done < customers:
+        n = min(batch, customers - done)
+        rows = generator.batch(done, n)
+        done += n
+        yield n, rows, dict(generator.seq)
+
+
+def _can_fork() -> bool:
+    """Generate in a child process when a core is free for it (CRM_SEED_PARALLEL=0/1 forces)."""
+    import multiprocessing
+    import os
+    import sys
+
+    forced = os.environ.get("CRM_SEED_PARALLEL")
+    possible = sys.platform.startswith("linux") and "fork" in \
+        multiprocessing.get_all_start_methods()
+    if forced is not None:
+        return possible and forced not in ("0", "", "false", "no")
+    cores = os.cpu_count() or 1
+    return possible and cores > 1 and os.getloadavg()[0] <= cores - 1
+
+
+def _child(generator: Generator, customers: int, batch: int, queue) -> None:
+    try:
+        for item in _generate(generator, customers, batch):
+            queue.put(item)
+        queue.put(None)
+    except BaseException:  # noqa: BLE001  (reported to the parent)
+        import traceback
+
+        queue.put(("error", traceback.format_exc(), None))
+    queue.close()
+    queue.join_thread()
+
+
+def _in_child(generator: Generator, customers: int, batch: int):
+    """The batches of ``_generate``, made in a forked process (bounded queue of 2)."""
+    import multiprocessing
+    import queue as queues
+
+    context = multiprocessing.get_context("fork")
+    channel = context.Queue(maxsize=2)
+    process = context.Process(target=_child, args=(generator, customers, batch, channel),
+                              daemon=True, name="crm-seed-generator")
+    process.start()
+    try:
+        while True:
+            try:
+                item = channel.get(timeout=5)
+            except queues.Empty:
+                if not process.is_alive():
+                    raise RuntimeError(
+                        f"The seed generator process died (exit code {process.exitcode})."
+                    ) from None
+                continue
+            if item is None:
+                break
+            if item[0] == "error":
+                raise RuntimeError(f"The seed generator failed:\n{item[1]}")
+            yield item
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
 
 
 def seed_database(
@@ -1490,11 +1579,14 @@ def seed_database(
     batch: int = 5000,
     progress: Callable[[int], object] | None = None,
     rebuild_indexes: bool | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, int]:
     """Insert ``customers`` customers with all their related rows; return rows per table.
 
     Ids, references and document numbers continue after what is already there. Indexes are
-    dropped and re-created around large loads (``rebuild_indexes`` forces the choice).
+    dropped and re-created around large loads (``rebuild_indexes`` forces the choice). Rows
+    are generated in a forked child process while this one writes (``parallel``, by default
+    on Linux when there is more than one batch); the rows are the same either way.
     """
     if customers < 0:
         raise ValueError("customers must not be negative")
@@ -1514,18 +1606,26 @@ def seed_database(
             customers >= BIG_LOAD and customers * 2 >= existing)
         generator = Generator(seed, customers, start, today, loader.float_money,
                               start["tag_ids"], start["authors"])
+        clock = time.perf_counter()
         loader.before_load(big, start["ids"]["customer"], existing)
-        done = 0
-        while done < customers:
-            n = min(batch, customers - done)
-            rows = generator.batch(done, n)
-            loader.write(rows, generator.seq)
+        log.info("prepared (big load: %s) in %.1f s", big, time.perf_counter() - clock)
+        if parallel is None:
+            parallel = customers > batch and _can_fork()
+        batches = _in_child(generator, customers, batch) if parallel else _generate(
+            generator, customers, batch)
+        writing = 0.0
+        clock = time.perf_counter()
+        for n, rows, seq in batches:
+            started = time.perf_counter()
+            loader.write(rows, seq)
+            writing += time.perf_counter() - started
             for table, table_rows in rows.items():
                 counts[table] += len(table_rows)
             del rows
-            done += n
             if progress is not None:
                 progress(n)
+        log.info("generated and written in %.1f s (writing %.1f s, parallel: %s)",
+                 time.perf_counter() - clock, writing, parallel)
         loader.finish()
     counts["tag"] = start["tags_created"]
     return counts
@@ -1538,6 +1638,7 @@ def _main() -> None:  # python -m crm.seed DATABASE_URL N [SEED]: timing without
 
     import crm  # noqa: F401  (the SQLite connect pragmas)
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     url, n = sys.argv[1], int(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     started = time.perf_counter()
