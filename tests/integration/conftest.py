@@ -1,10 +1,14 @@
-"""Fixtures for the integration tests: quick sign-in by role and the admin views by name."""
+"""Fixtures for the integration tests: quick sign-in by role, a second browser, and a
+quicker emptying of the database between tests."""
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 import tests.conftest as root
-from tests.integration.helpers import admin_views, csrf_token_in, text_of
+from crm.extensions import db, limiter
+from crm.models import Base
+from tests.integration.helpers import csrf_token_in, text_of
 
 # Staff accounts made by the fixtures get a real Argon2id hash at the lowest cost, so that
 # signing in takes a millisecond instead of 150 ms (the login code itself is unchanged).
@@ -16,9 +20,22 @@ def _cheap_staff_passwords(monkeypatch):
     monkeypatch.setattr(root, "hash_password", _CHEAP.hash)
 
 
-@pytest.fixture
-def views(app) -> dict:
-    return admin_views(app)
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Overrides the shared fixture of the same name for these tests: the same emptying,
+    with DELETE instead of TRUNCATE, which costs about 0.7 s per test on PostgreSQL against
+    20 ms (row ids are not restarted; no test here depends on them)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    with request.getfixturevalue("app").app_context():
+        db.session.rollback()
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "document_sequence":
+                db.session.execute(table.delete())
+        db.session.execute(text("UPDATE document_sequence SET next_value = 1"))
+        db.session.commit()
+        limiter.reset()
 
 
 def sign_in(app, client, role: str, email: str | None = None):

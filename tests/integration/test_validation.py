@@ -1,0 +1,181 @@
+"""Bad input (DESIGN §9): a clear message next to the field, nothing changed, never a 500.
+And what is stored is normalized: e-mail in lower case, phone in E.164, postcode in capitals."""
+
+from decimal import Decimal
+
+import pytest
+
+from crm.admin_views import REGISTRY
+from crm.extensions import db
+from crm.models import Allocation, Booking, Customer, Invoice, Payment
+from tests import factories as f
+from tests.integration.helpers import (
+    count_rows,
+    customer,
+    field_errors,
+    flashes,
+    load,
+    submit,
+    text_of,
+    url,
+)
+
+NEW_CUSTOMER = {"customer_type": "private", "surname": "Valid", "address_line_1": "1 Main St",
+                "postcode": "LS1 1AA"}
+
+
+@pytest.fixture
+def owner(app, login):
+    login("owner")
+    with app.app_context():
+        row = customer(db.session, surname="Existing")
+        db.session.commit()
+        return row.id
+
+
+def _refused(page, field: str, words: str) -> None:
+    assert page.status_code == 200
+    errors = field_errors(text_of(page), field)
+    assert any(words.lower() in error.lower() for error in errors), (field, errors,
+                                                                      flashes(text_of(page)))
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"surname": ""}, "surname", "surname is required"),
+    ({"customer_type": "company", "company_name": "", "surname": "Smith"}, "company_name",
+     "company name"),
+    ({"address_line_1": ""}, "address_line_1", "required"),
+    ({"postcode": ""}, "postcode", "required"),
+    ({"email": "jo.example.com"}, "email", "not a valid e-mail"),
+    ({"email": "jo@@example.com"}, "email", "not a valid e-mail"),
+    ({"phone": "12345"}, "phone", "phone"),
+    ({"phone": "call me"}, "phone", "phone"),
+    ({"creditor_days": "-1"}, "creditor_days", "0"),
+], ids=["no-surname", "company-without-name", "no-address", "no-postcode", "email-no-at",
+        "email-two-ats", "phone-short", "phone-words", "creditor-days-negative"])
+def test_customer_form_refuses_bad_input_next_to_the_field(app, client, owner, changes, field,
+                                                           words):
+    page = submit(client, url("owner", "customer", "new/"), {**NEW_CUSTOMER, **changes})
+
+    _refused(page, field, words)
+    assert count_rows(app, Customer) == 1
+
+
+def test_an_invalid_edit_changes_nothing(app, client, owner):
+    before = load(app, Customer, owner, "surname", "email", "version")
+
+    page = submit(client, url("owner", "customer", f"edit/?id={owner}"),
+                  {"surname": "Changed", "email": "not-an-address"})
+
+    _refused(page, "email", "not a valid e-mail")
+    assert load(app, Customer, owner, "surname", "email", "version") == before
+
+
+def test_the_customer_is_stored_normalized(app, client, owner):
+    saved = submit(client, url("owner", "customer", "new/"),
+                   {**NEW_CUSTOMER, "surname": "Bloggs", "email": "  Jo.Bloggs@Example.COM ",
+                    "phone": "07911 123456", "postcode": "ls1  1aa"})
+
+    assert saved.status_code == 302, flashes(text_of(saved))
+    with app.app_context():
+        row = db.session.query(Customer).filter_by(surname="Bloggs").one()
+        assert (row.email, row.phone, row.postcode) == (
+            "jo.bloggs@example.com", "+447911123456", "LS1 1AA")
+
+
+def test_a_phone_typed_in_international_form_is_stored_in_e164(app, client, owner):
+    submit(client, url("owner", "customer", f"edit/?id={owner}"), {"phone": "+44 20 7946 0000"})
+
+    assert load(app, Customer, owner, "phone") == {"phone": "+442079460000"}
+
+
+@pytest.fixture
+def debtor(app, owner):
+    """The owner signed in; a customer with an issued 100.00 invoice and a 150.00 payment."""
+    with app.app_context():
+        row = customer(db.session, surname="Debtor")
+        invoice = f.make_invoice(db.session, row, amount="100.00")
+        payment = f.make_payment(db.session, row, amount="150.00")
+        db.session.commit()
+        return {"customer": row.id, "invoice": invoice.id, "payment": payment.id}
+
+
+@pytest.mark.parametrize(("amount", "words"), [
+    ("0", "more than zero"), ("0.00", "more than zero"), ("-5.00", "negative"),
+    ("10.555", "two decimal"), ("ten", "amount"),
+])
+def test_a_payment_amount_must_be_positive_with_two_decimals(app, client, debtor, amount,
+                                                             words):
+    page = submit(client, url("owner", "payment", "new/"),
+                  {"customer": str(debtor["customer"]), "received_on": "2026-05-01",
+                   "amount": amount})
+
+    _refused(page, "amount", words)
+    assert count_rows(app, Payment) == 1
+
+
+def test_a_booking_cannot_end_before_it_starts(app, client, debtor):
+    page = submit(client, url("owner", "booking", "new/"),
+                  {"customer": str(debtor["customer"]), "title": "Backwards",
+                   "starts_at": "2026-07-01 19:00:00", "ends_at": "2026-07-01 18:00:00"})
+
+    _refused(page, "ends_at", "cannot end before it starts")
+    assert count_rows(app, Booking) == 0
+
+
+def test_an_invoice_cannot_fall_due_before_it_is_issued(app, client, debtor):
+    page = submit(client, url("owner", "invoice", "new/"),
+                  {"customer": str(debtor["customer"]), "issue_date": "2026-05-31",
+                   "due_date": "2026-05-01"})
+
+    _refused(page, "due_date", "due date cannot be before the issue date")
+    assert count_rows(app, Invoice) == 1
+
+
+def _allocate(client, debtor, amount: str):
+    return submit(client, url("owner", "allocation", "new/"),
+                  {"invoice": str(debtor["invoice"]), "payment": str(debtor["payment"]),
+                   "amount": amount})
+
+
+def test_an_allocation_beyond_what_is_outstanding_is_refused(app, client, debtor):
+    page = _allocate(client, debtor, "100.01")
+
+    assert page.status_code == 200
+    assert "Only 100.00 is left to pay" in " ".join(flashes(text_of(page)) + field_errors(
+        text_of(page), "amount"))
+    assert count_rows(app, Allocation) == 0
+    assert load(app, Invoice, debtor["invoice"], "outstanding") == {
+        "outstanding": Decimal("100.00")}
+
+
+def test_an_allocation_of_exactly_what_is_outstanding_is_accepted(app, client, debtor):
+    saved = _allocate(client, debtor, "100.00")
+
+    assert saved.status_code == 302, flashes(text_of(saved))
+    assert load(app, Invoice, debtor["invoice"], "outstanding") == {"outstanding": Decimal("0")}
+    assert load(app, Customer, debtor["customer"], "account_credit") == {
+        "account_credit": Decimal("50.00")}
+
+
+def test_a_second_allocation_cannot_exceed_what_is_left(app, client, debtor):
+    assert _allocate(client, debtor, "60.00").status_code == 302
+
+    page = _allocate(client, debtor, "40.01")
+
+    assert "Only 40.00 is left to pay" in " ".join(flashes(text_of(page)))
+    assert count_rows(app, Allocation) == 1
+
+
+OWNER_SLUGS = [slug for _, _, _, slug in REGISTRY]
+
+
+@pytest.mark.parametrize("slug", OWNER_SLUGS)
+def test_an_unknown_or_malformed_id_is_not_found_never_an_error(client, owner, slug):
+    for page in ("details/", "edit/"):
+        for key in ("999999", "abc", "1.5", "-1", ""):
+            response = client.get(url("owner", slug, f"{page}?id={key}"))
+
+            assert response.status_code in (302, 404), (page, key, response.status_code)
+            if response.status_code == 302:
+                assert "/admin/owner/" in response.headers["Location"]
