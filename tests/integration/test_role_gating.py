@@ -62,7 +62,13 @@ def ledger(app):
         f.make_invoice(s, rich, amount="1234.56", days_overdue=10)
         f.make_payment(s, rich, amount="61.17")
         f.make_contact(s, rich, surname="Moneycontact")
-        booking = f.make_booking(s, rich, title="Gala", value=Decimal(BOOKING_VALUE))
+        address = f.make_work_address(s, rich, landlord=rich)
+        f.make_reminder(s, address)
+        f.make_branch(s, rich)
+        f.make_note(s, rich)
+        f.make_lead(s, customer=rich)
+        booking = f.make_booking(s, rich, title="Gala", value=Decimal(BOOKING_VALUE),
+                                 work_address=address)
         owing = make_customer(s, surname="Owing")
         f.make_invoice(s, owing, amount="200.00")
         plain.append(make_customer(s, surname="Plain2"))
@@ -88,6 +94,19 @@ def test_coordinator_customer_list_has_no_money(client, coordinator):
     assert page.status_code == 200
     assert coordinator["rich"] in list_row_ids(text_of(page))
     assert _no_money(text_of(page)) == []
+
+
+@pytest.mark.parametrize("slug", COORDINATOR_SLUGS)
+def test_coordinator_sees_no_money_second_hand_in_related_views(client, coordinator, slug):
+    """Rows that point at the rich customer show it without its money."""
+    page = client.get(url("coordinator", slug))
+    rows = list_row_ids(text_of(page))
+    details = [text_of(client.get(url("coordinator", slug, f"details/?id={key}")))
+               for key in rows]
+
+    assert page.status_code == 200
+    assert _no_money(text_of(page), (BOOKING_VALUE,)) == []
+    assert [_no_money(html, (BOOKING_VALUE,)) for html in details] == [[]] * len(rows)
 
 
 def test_coordinator_customer_details_have_no_money(client, coordinator):
