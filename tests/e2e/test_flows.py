@@ -1,0 +1,109 @@
+"""Staff flows in a real browser against a live server: sign-in, the customer list and its
+money columns, create and edit, role gating, wrong password and sign-out."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from crm.extensions import db
+from tests.factories import make_customer, make_invoice
+
+pytestmark = pytest.mark.e2e
+
+MONEY = re.compile(r"1,?234\.56")
+
+
+def seed_customer_with_balance(app) -> int:
+    with app.app_context():
+        customer = make_customer(db.session, first_name="Bea", surname="Whitfield")
+        make_invoice(db.session, customer, amount="1234.56")
+        db.session.commit()
+        return customer.id
+
+
+def open_menu(page: Page, category: str, item: str) -> None:
+    page.locator(".navbar .dropdown-toggle", has_text=category).click()
+    page.locator(".navbar .dropdown-menu").get_by_role("link", name=item, exact=True).click()
+
+
+def row(page: Page, text: str):
+    return page.locator("table.model-list tbody tr", has_text=text)
+
+
+def test_owner_sees_balances_creates_and_edits_a_customer(app, page, sign_in):
+    seed_customer_with_balance(app)
+    sign_in("owner")
+
+    open_menu(page, "Customers", "Customers")
+    expect(page).to_have_url(re.compile(r"/admin/owner/customer/"))
+    expect(page.get_by_role("columnheader", name="Balance", exact=True)).to_be_visible()
+    expect(row(page, "Bea Whitfield").locator("td.col-balance")).to_have_text(MONEY)
+
+    page.locator(".nav-tabs").get_by_role("link", name="Create").click()
+    page.locator("#surname").fill("Fresh")
+    page.locator("#first_name").fill("Dana")
+    page.locator("#email").fill("  Dana.Fresh@Example.COM ")
+    page.locator("#address_line_1").fill("7 Station Road")
+    page.locator("#postcode").fill("ls2 7ab")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page.locator(".alert")).to_contain_text("successfully created")
+    created = row(page, "Dana Fresh")
+    expect(created.locator("td.col-email")).to_have_text("dana.fresh@example.com")
+    expect(created.locator("td.col-postcode")).to_have_text("LS2 7AB")
+
+    created.get_by_title("Edit Record").click()
+    expect(page.locator("#town")).to_be_visible()
+    page.locator("#town").fill("York")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page.locator(".alert")).to_contain_text("successfully saved")
+    row(page, "Dana Fresh").get_by_title("View Record").click()
+    town = page.locator("table.searchable tr", has=page.locator("b", has_text=re.compile("^Town$")))
+    expect(town.locator("td").nth(1)).to_have_text("York")
+
+
+def test_coordinator_never_sees_money(app, page, sign_in):
+    customer_id = seed_customer_with_balance(app)
+    sign_in("coordinator")
+
+    expect(page.locator(".navbar .dropdown-toggle", has_text="Money")).to_have_count(0)
+    open_menu(page, "Customers", "Customers")
+    expect(page).to_have_url(re.compile(r"/admin/coordinator/customer/"))
+    expect(row(page, "Bea Whitfield")).to_be_visible()
+    headers = page.locator("table.model-list thead th")
+    expect(headers.filter(has_text=re.compile("Balance|Overdue|Credit", re.I))).to_have_count(0)
+    assert "Balance" not in page.content()
+    assert not MONEY.search(page.content())
+
+    row(page, "Bea Whitfield").get_by_title("View Record").click()
+    expect(page.locator("table.searchable")).to_contain_text("Whitfield")
+    details = page.locator("table.searchable").inner_text()
+    assert not re.search("Balance|Overdue|Account credit", details, re.I)
+    assert not MONEY.search(page.content())
+    expect(page.locator(".navbar .dropdown-toggle", has_text="Money")).to_have_count(0)
+
+    # A link copied from an owner opens the coordinator's own, gated view.
+    page.goto("/admin/owner/customer/")
+    expect(page).to_have_url(re.compile(r"/admin/coordinator/customer/$"))
+    page.goto(f"/admin/owner/customer/details/?id={customer_id}")
+    expect(page).to_have_url(re.compile(rf"/admin/coordinator/customer/details/\?id={customer_id}"))
+    assert not MONEY.search(page.content())
+
+
+def test_wrong_password_is_refused_and_sign_out_returns_to_sign_in(app, page, sign_in):
+    sign_in("owner")  # creates the account, then signs out below
+    page.get_by_role("link", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("alert")).to_contain_text("signed out")
+
+    page.get_by_label("E-mail").fill("owner@example.com")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong e-mail or password")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+    page.goto("/admin/owner/customer/")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
