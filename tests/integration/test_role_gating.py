@@ -421,6 +421,29 @@ def test_filter_overdue_yes_lists_only_customers_with_overdue_money(app, client,
 
 
 @pytest.mark.parametrize("role", sorted(FINANCE))
+@pytest.mark.parametrize(("name", "operation", "value", "expected"), [
+    ("Balance", "greater than", "500", ["rich"]),
+    ("Balance", "smaller than", "100", ["plain"]),
+    ("Account credit", "greater than", "10", ["rich"]),
+    ("Overdue amount", "greater than", "100", ["rich"]),
+    ("Overdue for", "more than (days)", "5", ["rich"]),
+], ids=["balance-over", "balance-under", "credit-over", "overdue-amount", "overdue-days"])
+def test_finance_roles_filter_by_the_money_columns(app, client, login, ledger, role, name,
+                                                   operation, value, expected):
+    login(role)
+    view = view_for(app, "customer", role)
+    arg = next(arg for arg, (_, flt) in view._filter_args.items()
+               if (str(flt.name), str(flt.operation())) == (name, operation))
+
+    page = client.get(url(role, "customer"), query_string={f"flt0_{arg}": value})
+
+    assert page.status_code == 200
+    wanted = [key for group in expected for key in
+              (ledger[group] if isinstance(ledger[group], list) else [ledger[group]])]
+    assert sorted(list_row_ids(text_of(page))) == sorted(wanted)
+
+
+@pytest.mark.parametrize("role", sorted(FINANCE))
 def test_finance_roles_see_the_booking_value(client, login, ledger, role):
     login(role)
 
