@@ -157,7 +157,9 @@ class _FormReader(HTMLParser):
 
     def handle_data(self, data):
         if self._textarea:
-            self.values[self._textarea] += data.lstrip("\n") if not self.values[self._textarea] else data
+            if not self.values[self._textarea]:  # browsers drop the newline after <textarea>
+                data = data.removeprefix("\r\n").removeprefix("\n")
+            self.values[self._textarea] += data
 
 
 def form_values(html: str) -> dict:
