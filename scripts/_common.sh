@@ -45,20 +45,24 @@ ensure_venv() {
 }
 
 # install_project EXTRA: pip install -e ".[EXTRA]", skipped when pyproject.toml has not changed
-# since the last successful install of that extra (CRM_FORCE_INSTALL=1 forces it).
+# since the last successful install of that extra, or of [dev], which includes [test]
+# (CRM_FORCE_INSTALL=1 forces it).
 install_project() {
-    local extra="$1" stamp digest
-    stamp="$VENV/.crm-installed-$extra"
+    local extra="$1" digest covering
     digest="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
-    if [ "${CRM_FORCE_INSTALL:-0}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
-        return
+    if [ "${CRM_FORCE_INSTALL:-0}" != 1 ]; then
+        for covering in "$extra" dev; do
+            if [ "$(cat "$VENV/.crm-installed-$covering" 2>/dev/null)" = "$digest" ]; then
+                return
+            fi
+        done
     fi
     say "Installing the project with pip (.[$extra])"
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip \
         || die "could not upgrade pip"
     "$PY" -m pip install --quiet --disable-pip-version-check -e "${ROOT}[${extra}]" \
         || die "pip install -e '.[$extra]' failed (see the errors above)"
-    echo "$digest" > "$stamp"
+    echo "$digest" > "$VENV/.crm-installed-$extra"
 }
 
 # Seconds since the epoch, and "1m05s" from a number of seconds.
