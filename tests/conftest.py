@@ -17,6 +17,7 @@ from crm.security import hash_password
 
 PASSWORD = "correct-horse-battery"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_META_RE = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 def _postgres_database(base_url: str, name: str) -> str:
@@ -115,9 +116,13 @@ class CrmClient(FlaskClient):
 
     csrf_token: str | None = None
 
-    def fetch_csrf_token(self, url: str = "/login") -> str:
-        page = self.get(url).get_data(as_text=True)
-        match = CSRF_RE.search(page)
+    def fetch_csrf_token(self, url: str | None = None) -> str:
+        """The session's token: from the sign-in form, or (signed in) the admin's meta tag."""
+        response = self.get(url or "/login")
+        if url is None and response.status_code == 302:
+            response = self.get("/admin/")
+        page = response.get_data(as_text=True)
+        match = CSRF_RE.search(page) or CSRF_META_RE.search(page)
         assert match, f"no CSRF token on {url}"
         self.csrf_token = match.group(1)
         return self.csrf_token

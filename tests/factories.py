@@ -36,7 +36,7 @@ def make_customer(session, **overrides) -> Customer:
     n = next(_counter)
     values = dict(
         first_name="Alex", surname=f"Tester{n}", email=f"alex{n}@example.com",
-        phone="+447700900123", address_line_1=f"{n} High Street", town="Leeds",
+        phone="+447911123456", address_line_1=f"{n} High Street", town="Leeds",
         postcode="LS1 1AA",
     )
     values.update(overrides)

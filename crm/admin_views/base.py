@@ -13,14 +13,14 @@ from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.model.template import EndpointLinkRowAction
+from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import func, inspect, nulls_last, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
+from crm.admin_views.filters import FilterConverter
 from crm.extensions import db
 from crm.models import ROLES
 from crm.models.audit import record
@@ -135,6 +135,10 @@ class CrmModelView(ModelView):
         **ModelView.column_type_formatters,
         Decimal: money_format,
     }
+    column_type_formatters_detail = {
+        **DETAIL_FORMATTERS,
+        Decimal: money_format,
+    }
     column_type_formatters_export = {
         type(None): lambda view, value, name=None: "",
         Decimal: lambda view, value, name=None: str(value),
@@ -148,6 +152,29 @@ class CrmModelView(ModelView):
     details_template = "admin/crm/details.html"
     edit_template = "admin/crm/edit.html"
     create_template = "admin/crm/create.html"
+
+    # (later field, earlier field, message): checked with the form, shown next to the field.
+    field_order_rules: tuple = ()
+    filter_converter = FilterConverter()
+
+    def get_sortable_columns(self):
+        """Flask-Admin renames ('name', Model.attr) to 'attr'; keep the list column's name."""
+        result = super().get_sortable_columns()
+        for item in self.column_sortable_list or ():
+            if isinstance(item, tuple) and isinstance(item[0], str):
+                key = getattr(item[1], "key", None)
+                if key and key != item[0] and key in result and key not in self.column_sortable_list:
+                    result[item[0]] = result.pop(key)
+        return result
+
+    def validate_form(self, form) -> bool:
+        ok = super().validate_form(form)
+        for later, earlier, message in self.field_order_rules:
+            a, b = getattr(form, later, None), getattr(form, earlier, None)
+            if a is not None and b is not None and a.data and b.data and a.data < b.data:
+                a.errors = [*a.errors, message]
+                ok = False
+        return ok
 
     # --- access -----------------------------------------------------------------------
     def is_accessible(self) -> bool:
@@ -213,6 +240,8 @@ class CrmModelView(ModelView):
         if filters and self._filters:
             query, _, joins, _ = self._apply_filters(query, None, joins, {}, filters)
         unsorted = query
+        if sort_column not in self._sortable_columns:
+            sort_column = None  # a forged ?sort= on a column that is not sortable here
         if sort_column in self.inverted_sorts:
             # e.g. "overdue for" (an age) sorts its date the other way; rows without one last.
             column = self.inverted_sorts[sort_column]
@@ -267,10 +296,13 @@ class CrmModelView(ModelView):
         query = query.options(*self.eager_options())
         if self.export_max_rows:
             query = query.limit(self.export_max_rows)
-        return None, query.execution_options(yield_per=1000)
+        return None, query.yield_per(1000)
 
     def get_export_value(self, model, name):
-        return neutralise_formula(super().get_export_value(model, name))
+        value = super().get_export_value(model, name)
+        if isinstance(getattr(model, name, None), Decimal | int | date):
+            return value  # a number or a date, typed by us: -12.50 stays a number
+        return neutralise_formula(value)
 
     # --- forms: optimistic locking ------------------------------------------------------
     def scaffold_form(self):
@@ -387,11 +419,3 @@ def role_views(spec: type[CrmModelView], *, name: str, category: str, slug: str)
             )
         )
     return views
-
-
-def link(url: str, text) -> Markup:
-    return Markup('<a href="{}">{}</a>').format(url, text)
-
-
-class DetailsLinkAction(EndpointLinkRowAction):
-    pass

@@ -10,6 +10,7 @@ from markupsafe import Markup
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from crm.admin_views.base import CrmModelView
+from crm.admin_views.filters import MoneyGreater, MoneySmaller
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
 from crm.extensions import db
 from crm.models import Branch, Contact, Customer, Tag
@@ -144,11 +145,11 @@ class CustomerView(CrmModelView):
         ),
         sqla_filters.FilterEqual(Customer.postcode, "Postcode"),
         sqla_filters.FilterEqual(Customer.advertising_source, "Advertising source"),
-        sqla_filters.FilterGreater(Customer.balance, "Balance"),
-        sqla_filters.FilterSmaller(Customer.balance, "Balance"),
-        sqla_filters.FilterGreater(Customer.account_credit, "Account credit"),
+        MoneyGreater(Customer.balance, "Balance"),
+        MoneySmaller(Customer.balance, "Balance"),
+        MoneyGreater(Customer.account_credit, "Account credit"),
         OverdueFilter(),
-        sqla_filters.FilterGreater(Customer.overdue_amount, "Overdue amount"),
+        MoneyGreater(Customer.overdue_amount, "Overdue amount"),
         OverdueForMoreThanFilter(),
         sqla_filters.FilterEqual(Customer.price_book, "Price book"),
         sqla_filters.FilterEqual(Customer.third_party_reference, "Third-party reference"),

@@ -7,6 +7,7 @@ from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.admin_views.base import FINANCE, CrmModelView
 from crm.admin_views.customers import CustomerLookup, customer_link
+from crm.admin_views.filters import MoneyGreater
 from crm.admin_views.forms import Money, SaneDate, choices
 from crm.admin_views.work import _export_str
 from crm.extensions import db
@@ -53,7 +54,7 @@ class InvoiceView(MoneyView):
     column_filters = [sqla_filters.FilterEqual(Invoice.status, "Status",
                                                options=choices(INVOICE_STATUSES)),
                       "issue_date", "due_date",
-                      sqla_filters.FilterGreater(Invoice.outstanding, "Outstanding")]
+                      MoneyGreater(Invoice.outstanding, "Outstanding")]
     column_default_sort = ("issue_date", True)
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": _export_str("customer")}
@@ -63,12 +64,11 @@ class InvoiceView(MoneyView):
                  "due_date": {"validators": [InputRequired(), SaneDate()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer")}
     inline_models = [LineInline(InvoiceLine)]
+    field_order_rules = (("due_date", "issue_date", "The due date cannot be before the issue date."),)
 
     eager = (Invoice.lines,)
 
     def on_model_change(self, form, model, is_created):
-        if model.due_date and model.issue_date and model.due_date < model.issue_date:
-            raise ValidationError("The due date cannot be before the issue date.")
         if model.status != "draft" and not model.number:
             model.number = next_number(db.session, "invoice")
         super().on_model_change(form, model, is_created)
@@ -153,7 +153,8 @@ class AllocationView(MoneyView):
         from crm.ledger import check_allocation
 
         try:
-            check_allocation(db.session, model)
+            with db.session.no_autoflush:  # the new row must not count against itself
+                check_allocation(db.session, model)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         super().on_model_change(form, model, is_created)

@@ -6,6 +6,7 @@ from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.admin_views.base import CrmModelView
 from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup, customer_link
+from crm.admin_views.filters import MoneyGreater
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.extensions import db
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
@@ -103,12 +104,13 @@ class BookingView(CrmModelView):
                       sqla_filters.FilterEqual(Booking.attribution, "Attribution",
                                                options=choices(ATTRIBUTIONS)),
                       "starts_at",
-                      sqla_filters.FilterGreater(Booking.value, "Value")]
+                      MoneyGreater(Booking.value, "Value")]
     column_default_sort = ("starts_at", True)
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": _export_str("customer"),
                                 "work_address": _export_str("work_address")}
     form_choices = {"status": choices(BOOKING_STATUSES), "attribution": choices(ATTRIBUTIONS)}
+    field_order_rules = (("ends_at", "starts_at", "The booking cannot end before it starts."),)
     form_args = {"customer": {"validators": [InputRequired()]},
                  "title": {"validators": [InputRequired()]},
                  "starts_at": {"validators": [InputRequired(), SaneDate()]},
@@ -121,8 +123,6 @@ class BookingView(CrmModelView):
     def on_model_change(self, form, model, is_created):
         from crm.models.sequence import next_number
 
-        if model.ends_at and model.starts_at and model.ends_at < model.starts_at:
-            raise ValidationError("The booking cannot end before it starts.")
         if not model.reference:
             model.reference = next_number(db.session, "booking")
         super().on_model_change(form, model, is_created)

@@ -28,7 +28,8 @@ def next_number(session: Session, name: str) -> str:
         .values(next_value=DocumentSequence.next_value + 1)
         .returning(DocumentSequence.next_value)
     )
-    value = session.execute(stmt).scalar_one_or_none()
+    with session.no_autoflush:  # the row waiting for this number must not be flushed first
+        value = session.execute(stmt).scalar_one_or_none()
     if value is None:
         session.add(DocumentSequence(name=name, next_value=2))
         session.flush()
