@@ -24,7 +24,7 @@ as_root() {
 apt_install() {
     say "apt-get install $*"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" \
         >/dev/null
 }
 
