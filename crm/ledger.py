@@ -11,6 +11,10 @@ One definition, in SQL, used three ways:
 balance        = issued invoices - issued credit notes - payments
 account credit = payments + issued credit notes - what of them is allocated to invoices
 overdue        = what is still owed on issued invoices whose due date is before today
+
+Only a *live* allocation counts: from a payment or an issued credit note, to an issued
+invoice. Voiding an invoice gives back what was allocated to it as account credit; voiding a
+credit note puts back what it had paid off. So balance = outstanding - account credit, always.
 """
 
 from collections.abc import Iterable
@@ -18,8 +22,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
 
@@ -30,12 +34,40 @@ def _zero(expr):
     return func.coalesce(expr, literal(Decimal("0.00")))
 
 
-def _allocated_to(invoice_id_col):
-    return _zero(
+# Made once: building aliased entities per statement costs more than running it.
+_LIVE_INVOICE = aliased(Invoice, name="live_invoice")
+_LIVE_NOTE = aliased(CreditNote, name="live_credit_note")
+
+
+def _live_allocations(*criteria, payments_of=None, credit_notes_of=None):
+    """SUM of the live allocations meeting ``criteria`` (see the module docstring); or of
+    those made from the payments, or the credit notes, of a customer (a column to correlate).
+
+    The customer is matched through joins at this level (each driven by an index on
+    ``customer_id``), never through a nested subquery, so that it correlates with the
+    statement one level up."""
+    invoice, note = _LIVE_INVOICE, _LIVE_NOTE
+    stmt = (
         select(func.sum(Allocation.amount))
-        .where(Allocation.invoice_id == invoice_id_col)
-        .scalar_subquery()
+        .join(invoice, invoice.id == Allocation.invoice_id)
+        .outerjoin(note, note.id == Allocation.credit_note_id)
+        .where(
+            invoice.status == "issued",
+            or_(Allocation.credit_note_id.is_(None), note.status == "issued"),
+            *criteria,
+        )
     )
+    if payments_of is not None:
+        stmt = stmt.join(Payment, Payment.id == Allocation.payment_id).where(
+            Payment.customer_id == payments_of
+        )
+    if credit_notes_of is not None:
+        stmt = stmt.where(note.customer_id == credit_notes_of)
+    return stmt
+
+
+def _allocated_to(invoice_id_col):
+    return _zero(_live_allocations(Allocation.invoice_id == invoice_id_col).scalar_subquery())
 
 
 def _expected_outstanding():
@@ -61,16 +93,10 @@ def _figures(customer_id_col, today: date) -> dict:
         .scalar_subquery()
     )
     allocated_from_payments = _zero(
-        select(func.sum(Allocation.amount))
-        .join(Payment, Payment.id == Allocation.payment_id)
-        .where(Payment.customer_id == customer_id_col)
-        .scalar_subquery()
+        _live_allocations(payments_of=customer_id_col).scalar_subquery()
     )
     allocated_from_credits = _zero(
-        select(func.sum(Allocation.amount))
-        .join(CreditNote, CreditNote.id == Allocation.credit_note_id)
-        .where(CreditNote.customer_id == customer_id_col, CreditNote.status == "issued")
-        .scalar_subquery()
+        _live_allocations(credit_notes_of=customer_id_col).scalar_subquery()
     )
     overdue = and_(open_invoice, Invoice.due_date < today)
     return {
@@ -212,9 +238,8 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
                          "customers.")
     others = Allocation.id != allocation.id if allocation.id else True
     to_invoice = session.execute(
-        select(_zero(func.sum(Allocation.amount))).where(
-            Allocation.invoice_id == invoice.id, others
-        )
+        select(_zero(_live_allocations(Allocation.invoice_id == invoice.id, others)
+                     .scalar_subquery()))
     ).scalar_one()
     if allocation.amount > invoice.total - to_invoice:
         raise ValueError(f"Only {invoice.total - to_invoice:.2f} is left to pay on {invoice}.")
@@ -222,7 +247,7 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
         Allocation.payment_id if isinstance(source, Payment) else Allocation.credit_note_id
     )
     from_source = session.execute(
-        select(_zero(func.sum(Allocation.amount))).where(source_col == source.id, others)
+        select(_zero(_live_allocations(source_col == source.id, others).scalar_subquery()))
     ).scalar_one()
     available = (source.amount if isinstance(source, Payment) else source.total) - from_source
     if allocation.amount > available:

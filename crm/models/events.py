@@ -30,12 +30,26 @@ def _refs(obj, fk: str, relation: str) -> set:
     relationship (a parent created in the same flush has no id yet; it is resolved later)."""
     state = inspect(obj)
     refs: set = set()
+    changed = False
     for attr in (fk, relation):
         history = state.attrs[attr].history
+        changed = changed or history.has_changes()
         refs.update(v for v in (*history.added, *history.deleted, *history.unchanged) if v is not None)
+    fk_history = state.attrs[fk].history
+    if changed and state.has_identity and not (fk_history.deleted or fk_history.unchanged):
+        # Re-parented while its old parent was never loaded (e.g. expired by a commit): the
+        # row still holds the old parent until this flush writes the new one.
+        refs.add(_stored_value(state, fk))
     if not refs and getattr(obj, fk, None) is not None:
         refs.add(getattr(obj, fk))
     return refs
+
+
+def _stored_value(state, attr: str):
+    model = state.class_
+    return state.session.execute(
+        select(getattr(model, attr)).where(model.id == state.identity[0])
+    ).scalar_one_or_none()
 
 
 def _mark(session: Session, kind: str, refs: set) -> None:
@@ -76,6 +90,13 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 documents.add(obj.invoice)
             elif isinstance(obj, CreditNoteLine) and obj.credit_note is not None:
                 documents.add(obj.credit_note)
+        for obj in session.deleted:
+            # A line deleted on its own is still in its document's collection until the
+            # flush; take it out so that the totals below leave it out.
+            if isinstance(obj, InvoiceLine | CreditNoteLine):
+                document = obj.invoice if isinstance(obj, InvoiceLine) else obj.credit_note
+                if document is not None and obj in document.lines:
+                    document.lines.remove(obj)
         for document in documents:
             if document not in session.deleted:
                 document.compute_totals()

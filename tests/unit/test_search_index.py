@@ -1,0 +1,210 @@
+"""The customer list must stay index-backed at a million rows: search through the FTS5 /
+trigram index, balance sorting and the overdue filter through their own indexes. The plans
+are read from the database itself; the search is then exercised end to end."""
+
+import os
+
+import pytest
+from sqlalchemy import select
+
+from crm.admin_views.customers import _search_clause
+from crm.extensions import db
+from crm.models import Customer
+from tests.factories import make_customer
+
+LIVE = Customer.merged_into_id.is_(None)  # the admin list only ever shows live customers
+
+
+def _plan(session, stmt, conn=None) -> str:
+    """The database's plan for ``stmt``. PostgreSQL would rightly scan a tiny table
+    sequentially, so sequential scans are priced out: the plan then shows whether an index
+    *can* answer the query."""
+    dialect = db.engine.dialect
+    sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    conn = conn or session.connection()
+    if dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+        plan = "\n".join(row[-1] for row in rows)
+    else:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql).all())
+    session.rollback()
+    return plan
+
+
+def _some_customers(session, n=5):
+    for i in range(n):
+        make_customer(session, surname=f"Smithson{i}")
+    session.commit()
+
+
+def _sqlite():
+    return db.engine.dialect.name == "sqlite"
+
+
+def test_customer_search_uses_the_search_index(session):
+    _some_customers(session)
+    stmt = select(Customer).where(_search_clause("smiths")).order_by(Customer.id.desc()).limit(20)
+
+    plan = _plan(session, stmt)
+
+    if _sqlite():
+        assert "customer_fts VIRTUAL TABLE INDEX" in plan, plan
+    else:
+        assert "ix_customer_search_trgm" in plan, plan
+
+
+def test_live_customer_search_still_uses_the_search_index_on_sqlite(session):
+    if not _sqlite():
+        pytest.skip("the FTS5 table is SQLite's search index")
+    _some_customers(session)
+    stmt = (select(Customer.id).where(LIVE, _search_clause("smiths"))
+            .order_by(Customer.id.desc()).limit(20))
+
+    assert "customer_fts VIRTUAL TABLE INDEX" in _plan(session, stmt)
+
+
+# A database that has never been ANALYZEd (every SQLite file the panel creates and fills
+# through the UI) plans with the plain index on merged_into_id, which matches "IS NULL" for
+# every live customer: the whole table is then sorted for each page (USE TEMP B-TREE).
+NO_STATS_SORT = pytest.mark.xfail(
+    condition=not os.environ.get("CRM_TEST_DATABASE_URL"),  # i.e. the tests run on SQLite
+    strict=True,
+    reason="SQLite without ANALYZE prefers ix_customer_merged_into_id (merged_into_id IS NULL) "
+           "and sorts every live customer; reported: make that index partial "
+           "(WHERE merged_into_id IS NOT NULL) or run PRAGMA optimize",
+)
+
+
+@NO_STATS_SORT
+def test_customer_list_sorted_by_balance_uses_its_index(session):
+    _some_customers(session)
+    stmt = (select(Customer.id).where(LIVE)
+            .order_by(Customer.balance.desc(), Customer.id.desc()).limit(20))
+
+    plan = _plan(session, stmt)
+
+    assert "ix_customer_balance_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+@NO_STATS_SORT
+def test_overdue_customers_sorted_by_overdue_amount_use_their_index(session):
+    """The overdue filter (overdue_amount > 0) with the list sorted by what is overdue: the
+    index answers both the filter and the order. (With the default newest-first order a walk
+    of the id index that skips non-overdue rows is as good, and the planner may choose it.)"""
+    _some_customers(session)
+    stmt = (select(Customer.id).where(LIVE, Customer.overdue_amount > 0)
+            .order_by(Customer.overdue_amount.desc(), Customer.id.desc()).limit(20))
+
+    plan = _plan(session, stmt)
+
+    assert "ix_customer_overdue_amount_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_sqlite_uses_the_sort_indexes_once_it_has_statistics(tmp_path):
+    """What the seed (which runs ANALYZE) and the bench get. On a database of its own: the
+    statistics would change the plans of every other test."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import make_app
+
+    application = make_app(f"sqlite:///{tmp_path / 'stats.sqlite'}")
+    with application.app_context():
+        upgrade()
+        _some_customers(db.session, 30)
+        db.session.connection().exec_driver_sql("ANALYZE")
+        db.session.commit()
+        with db.engine.connect() as conn:  # a connection that reads the statistics
+            balance = _plan(db.session, select(Customer.id).where(LIVE)
+                            .order_by(Customer.balance.desc(), Customer.id.desc()).limit(20),
+                            conn)
+            overdue = _plan(db.session, select(Customer.id).where(LIVE, Customer.overdue_amount > 0)
+                            .order_by(Customer.overdue_amount.desc(), Customer.id.desc())
+                            .limit(20), conn)
+        db.session.remove()
+        db.engine.dispose()
+
+    assert "USING INDEX ix_customer_balance_id" in balance or \
+        "COVERING INDEX ix_customer_balance_id" in balance, balance
+    assert "ix_customer_overdue_amount_id" in overdue, overdue
+    assert "TEMP B-TREE" not in balance + overdue
+
+
+# --- the search, end to end ---------------------------------------------------------------
+
+def _search(session, text: str) -> set[int]:
+    """What the customer list's search box finds (every word must match)."""
+    stmt = select(Customer.id).where(LIVE)
+    for term in text.lower().split():
+        stmt = stmt.where(_search_clause(term))
+    return set(session.execute(stmt.order_by(Customer.id.desc()).limit(20)).scalars())
+
+
+@pytest.fixture
+def pennington(session):
+    target = make_customer(
+        session, first_name="Joanna", surname="Pennington", email="jo.penn@brightmail.test",
+        phone="+447700900461", postcode="LS6 2AB",
+    )
+    make_customer(session, first_name="Mark", surname="Smith", email="mark@otherhost.test",
+                  phone="+447700900999", postcode="M1 1AA")
+    session.commit()
+    return target
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["ennin", "PENNINGTON", "penn@bright", "brightmail", "07700900461", "447700900461",
+     "+447700900461", "ls62ab"],
+)
+def test_search_finds_a_customer_by_what_staff_type(session, pennington, typed):
+    assert _search(session, typed) == {pennington.id}
+
+
+def test_search_does_not_find_what_is_not_there(session, pennington):
+    assert _search(session, "jones") == set()
+
+
+@pytest.mark.xfail(
+    condition=not os.environ.get("CRM_TEST_DATABASE_URL"),  # i.e. the tests run on SQLite
+    strict=True,
+    reason="crm.search_index.customer_search_clause binds every word as ':phrase'; in one "
+           "query the last word's value is used for all of them (reported)",
+)
+def test_every_word_of_a_search_must_match(session, pennington):
+    assert _search(session, "joanna pennington") == {pennington.id}
+    assert _search(session, "LS6 2AB") == {pennington.id}
+    assert _search(session, "pennington smith") == set()
+    assert _search(session, "joanna ls1") == set()
+
+
+def test_search_follows_a_change_of_surname(session, pennington):
+    pennington.surname = "Oakridge"
+    session.commit()
+
+    assert _search(session, "pennington") == set()
+    assert _search(session, "oakrid") == {pennington.id}
+
+
+def test_search_follows_a_change_of_email(session, pennington):
+    pennington.email = "joanna@newdomain.test"
+    session.commit()
+
+    assert _search(session, "brightmail") == set()
+    assert _search(session, "newdomain") == {pennington.id}
+
+
+def test_a_deleted_customer_is_no_longer_found(session, pennington):
+    session.delete(pennington)
+    session.commit()
+
+    assert _search(session, "pennington") == set()
+
+
+def test_a_rolled_back_customer_is_not_found(session, pennington):
+    make_customer(session, surname="Transient")
+    session.rollback()
+
+    assert _search(session, "transient") == set()
