@@ -195,6 +195,13 @@ class CrmModelView(ModelView):
             return redirect(own + target[len(prefix):])
         abort(403)
 
+    def get_list_row_actions(self):
+        """View and edit per row; delete lives on the record's page and in the bulk actions
+        (a per-row delete form with its CSRF token was half the list's rendering time)."""
+        from flask_admin.model.template import DeleteRowAction
+
+        return [a for a in super().get_list_row_actions() if not isinstance(a, DeleteRowAction)]
+
     def is_action_allowed(self, name: str) -> bool:
         if name == "delete" and not self.can_delete:
             return False
