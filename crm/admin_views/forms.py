@@ -14,9 +14,12 @@ class Normalized:
         self.normalizer = normalizer
         self.kwargs = kwargs
 
+    def normalize(self, value):
+        return self.normalizer(value, **self.kwargs)
+
     def __call__(self, form, field):
         try:
-            field.data = self.normalizer(field.data, **self.kwargs)
+            field.data = self.normalize(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
@@ -26,14 +29,14 @@ class Email(Normalized):
         super().__init__(validation.normalize_email)
 
 
-class Phone:
-    def __call__(self, form, field):
-        try:
-            field.data = validation.normalize_phone(
-                field.data, current_app.config["CRM_DEFAULT_REGION"]
-            )
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+class Phone(Normalized):
+    """E.164; numbers typed without a country code are read in CRM_DEFAULT_REGION."""
+
+    def __init__(self):
+        super().__init__(validation.normalize_phone)
+
+    def normalize(self, value):
+        return validation.normalize_phone(value, current_app.config["CRM_DEFAULT_REGION"])
 
 
 class Postcode(Normalized):
