@@ -50,7 +50,7 @@ def money(value, *, allow_zero: bool = False, allow_negative: bool = False) -> D
         raise ValueError("Enter an amount such as 120.50.")
     if amount.as_tuple().exponent < -2:
         raise ValueError("Use at most two decimal places.")
-    if abs(amount) > MONEY_MAX:
+    if amount.copy_abs() > MONEY_MAX:  # abs() would overflow the context on 1e1000000
         raise ValueError("That amount is too large.")
     if amount < 0 and not allow_negative:
         raise ValueError("The amount must not be negative.")

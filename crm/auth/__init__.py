@@ -91,7 +91,9 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    logout_user()
+    # Clear first: logout_user() leaves the order to delete the remember-me cookie in the
+    # session, and a clear after it would lose that order (the cookie would sign them back in).
     session.clear()
+    logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
