@@ -17,9 +17,27 @@ def _secret_key(instance_path: Path, production: bool) -> str:
         raise ConfigError("SECRET_KEY must be set in production (CRM_ENV=production).")
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        _create_secret_file(key_file)
     return key_file.read_text().strip()
+
+
+def _create_secret_file(key_file: Path) -> None:
+    """Write a new key that only its owner can read, from the first byte; if two processes
+    start at once, both end up with the key written first (a hard link never overwrites)."""
+    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        pass  # another process was first: use its key
+    except OSError:  # a file system without hard links
+        if not key_file.exists():
+            os.replace(draft, key_file)
+    finally:
+        if draft.exists():
+            draft.unlink()
 
 
 def load_config(instance_path: str) -> dict:

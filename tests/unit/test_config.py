@@ -131,3 +131,19 @@ def test_cookies_are_secure_in_production(app, database_url, environment):
         assert {"secure", "httponly", "samesite=lax"} <= _flags(cookies[name]), cookies[name]
     assert "secure" in _flags(_cookies(page)["session"])
 
+
+
+def test_two_processes_starting_at_once_keep_the_same_secret_key(environment, tmp_path):
+    """Both found no key file and made one; the second must not replace the first, or the
+    sessions signed by the first process stop working."""
+    first = load_config(str(tmp_path))["SECRET_KEY"]
+    key_file = tmp_path / "secret_key"
+    real_exists = type(key_file).exists
+    environment.setattr(type(key_file), "exists",
+                        lambda path: False if path == key_file else real_exists(path))
+
+    second = load_config(str(tmp_path))["SECRET_KEY"]
+
+    assert second == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no drafts left
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
