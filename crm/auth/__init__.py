@@ -47,7 +47,9 @@ def safe_next(target: str | None) -> str:
 
 
 def _account_key() -> str:
-    return "login-account:" + (request.form.get("email") or "").strip().lower()
+    # Cut to the longest address the form accepts: the key names a stored counter, and a
+    # megabyte typed into the field must not become a megabyte key on every attempt.
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 def _failed(response) -> bool:

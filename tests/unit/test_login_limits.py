@@ -157,3 +157,20 @@ def test_two_workers_share_the_failure_count_through_redis(limited_app, redis_na
     store = redis.Redis.from_url(REDIS_URL)
     assert list(store.scan_iter(match=f"*{email}*")), "the count should live in Redis"
     store.close()
+
+
+def test_a_huge_email_does_not_become_a_huge_counter_key(limited_app, redis_names):
+    """Each failed attempt stores a counter named after the account typed: a 100 kB "e-mail"
+    must not make a 100 kB key in Redis (nor in memory) on every request."""
+    application = limited_app(RATELIMIT_STORAGE_URI=REDIS_URL,
+                              CRM_LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+    huge = redis_names["email"] + "x" * 100_000
+    client = client_from(application, redis_names["addresses"][0])
+
+    assert attempt(client, huge).status_code == 400  # refused by the form: too long
+
+    store = redis.Redis.from_url(REDIS_URL)
+    keys = list(store.scan_iter(match=f"*{redis_names['email']}*"))
+    store.close()
+    assert keys
+    assert max(len(key) for key in keys) < 1000
