@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import json
+import math
 import os
 import platform
 import re
@@ -332,8 +333,8 @@ def check_balance_link(client: Client, index: int) -> None:
 def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    ordered = sorted(values)  # nearest rank
+    rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return round(ordered[rank], 1)
 
 

@@ -330,12 +330,12 @@ class Pools:
         rng = random.Random(f"crm-seed:{seed}:pools")
         fake = Faker("en_GB")
         fake.seed_instance(seed)
-        extra = [Faker(loc) for loc in ("en_US", "en_IE")]
+        extra = [Faker(loc) for loc in ("en_US", "en_NZ", "en_IE")]
 
         def names(attr: str, n: int) -> list[str]:
             pool: list[str] = []
             seen: set[str] = set()
-            for f in (fake, *extra):  # en_GB first, topped up from US and Irish lists
+            for f in (fake, *extra):  # en_GB first, topped up from US, NZ and Irish lists
                 person = f.provider("faker.providers.person")
                 values = [v for v in dict.fromkeys(getattr(person, attr)) if v.isalpha()]
                 rng.shuffle(values)
