@@ -137,6 +137,50 @@ def recompute(session: Session, customer_ids: Iterable[int], today: date | None 
     session.expire_all()
 
 
+class LedgerError(ValueError):
+    """A money write that would leave the ledger impossible; the transaction must not commit."""
+
+
+def check_consistency(session: Session, customer_ids: Iterable[int]) -> None:
+    """Refuse what no single form can see: a payment lowered, an invoice's lines cut or an
+    invoice moved to another customer after money was allocated to it."""
+    for chunk in _chunks(customer_ids):
+        overpaid = session.execute(
+            select(Invoice.number).where(Invoice.customer_id.in_(chunk), Invoice.outstanding < 0)
+            .limit(1)
+        ).first()
+        if overpaid:
+            raise LedgerError(
+                f"Invoice {overpaid.number} would have more allocated to it than its total; "
+                "remove or reduce its allocations first."
+            )
+        over_allocated = session.execute(
+            select(Customer.reference).where(Customer.id.in_(chunk), Customer.account_credit < 0)
+            .limit(1)
+        ).first()
+        if over_allocated:
+            raise LedgerError(
+                f"{over_allocated.reference}: more would be allocated than was paid or credited; "
+                "reduce the allocations first."
+            )
+        crossed = session.execute(
+            select(Allocation.id)
+            .join(Invoice, Invoice.id == Allocation.invoice_id)
+            .outerjoin(Payment, Payment.id == Allocation.payment_id)
+            .outerjoin(CreditNote, CreditNote.id == Allocation.credit_note_id)
+            .where(
+                Invoice.customer_id.in_(chunk),
+                func.coalesce(Payment.customer_id, CreditNote.customer_id) != Invoice.customer_id,
+            )
+            .limit(1)
+        ).first()
+        if crossed:
+            raise LedgerError(
+                "An allocation would link one customer's payment or credit note to another "
+                "customer's invoice; remove the allocations before moving the document."
+            )
+
+
 def refresh_stale(session: Session, today: date | None = None) -> int:
     """Re-age every customer with an open invoice that has fallen due since it was aged."""
     today = today or date.today()

@@ -77,7 +77,7 @@ def is_search_table(name: str) -> bool:
 
 def customer_search_clause(dialect: str, term: str):
     """Index-backed substring match of one lower-case term (at least MIN_TERM characters)."""
-    from sqlalchemy import column, select, table
+    from sqlalchemy import bindparam, column, select, table
 
     from crm.models import Customer
 
@@ -85,7 +85,12 @@ def customer_search_clause(dialect: str, term: str):
         fts = table("customer_fts", column("rowid"))
         phrase = '"' + term.replace('"', '""') + '"'
         return Customer.id.in_(
-            select(fts.c.rowid).where(text("customer_fts MATCH :phrase").bindparams(phrase=phrase))
+            select(fts.c.rowid).where(
+                # unique: each word of a search gets its own parameter, not the last word's
+                text("customer_fts MATCH :phrase").bindparams(
+                    bindparam("phrase", phrase, unique=True)
+                )
+            )
         )
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Customer.search_text.like(f"%{escaped}%", escape="\\")

@@ -22,6 +22,7 @@ from wtforms import HiddenField
 
 from crm.admin_views.filters import FilterConverter
 from crm.extensions import db
+from crm.ledger import LedgerError
 from crm.models import ROLES
 from crm.models.audit import record
 
@@ -341,6 +342,9 @@ class CrmModelView(ModelView):
     def handle_view_exception(self, exc):
         if isinstance(exc, StaleDataError):
             flash(STALE_MESSAGE, "error")
+            return True
+        if isinstance(exc, LedgerError):
+            flash(str(exc), "error")
             return True
         if isinstance(exc, IntegrityError):
             flash(integrity_message(exc), "error")

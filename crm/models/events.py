@@ -124,7 +124,9 @@ def flush_ledger(session: Session) -> None:
     session.flush()
     bucket = session.info.pop(LEDGER_KEY, None)
     if bucket:
-        ledger.recompute(session, _customers_of(session, bucket))
+        customers = _customers_of(session, bucket)
+        ledger.recompute(session, customers)
+        ledger.check_consistency(session, customers)
         session.flush()
 
 

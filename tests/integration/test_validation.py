@@ -179,3 +179,20 @@ def test_an_unknown_or_malformed_id_is_not_found_never_an_error(client, owner, s
             assert response.status_code in (302, 404), (page, key, response.status_code)
             if response.status_code == 302:
                 assert "/admin/owner/" in response.headers["Location"]
+
+
+def test_lowering_an_allocated_payment_is_refused_with_a_message(app, client, login):
+    login("owner")
+    with app.app_context():
+        customer = f.make_customer(db.session)
+        invoice = f.make_invoice(db.session, customer, amount="100.00")
+        payment = f.make_payment(db.session, customer, amount="60.00")
+        f.make_allocation(db.session, invoice, payment=payment, amount="60.00")
+        db.session.commit()
+        key = payment.id
+    response = submit(client, f"/admin/owner/payment/edit/?id={key}", {"amount": "50.00"},
+                      follow_redirects=True)
+    assert response.status_code == 200
+    assert any("more would be allocated" in m for m in flashes(text_of(response)))
+    with app.app_context():
+        assert db.session.get(Payment, key).amount == Decimal("60.00")

@@ -2,7 +2,6 @@
 trigram index, balance sorting and the overdue filter through their own indexes. The plans
 are read from the database itself; the search is then exercised end to end."""
 
-import os
 
 import pytest
 from sqlalchemy import select
@@ -64,19 +63,8 @@ def test_live_customer_search_still_uses_the_search_index_on_sqlite(session):
     assert "customer_fts VIRTUAL TABLE INDEX" in _plan(session, stmt)
 
 
-# A database that has never been ANALYZEd (every SQLite file the panel creates and fills
-# through the UI) plans with the plain index on merged_into_id, which matches "IS NULL" for
-# every live customer: the whole table is then sorted for each page (USE TEMP B-TREE).
-NO_STATS_SORT = pytest.mark.xfail(
-    condition=not os.environ.get("CRM_TEST_DATABASE_URL"),  # i.e. the tests run on SQLite
-    strict=True,
-    reason="SQLite without ANALYZE prefers ix_customer_merged_into_id (merged_into_id IS NULL) "
-           "and sorts every live customer; reported: make that index partial "
-           "(WHERE merged_into_id IS NOT NULL) or run PRAGMA optimize",
-)
-
-
-@NO_STATS_SORT
+# Without ANALYZE (every SQLite file the panel creates and fills through the UI) the
+# planner must still walk the sort's index, not sort every live customer (USE TEMP B-TREE).
 def test_customer_list_sorted_by_balance_uses_its_index(session):
     _some_customers(session)
     stmt = (select(Customer.id).where(LIVE)
@@ -88,7 +76,6 @@ def test_customer_list_sorted_by_balance_uses_its_index(session):
     assert "TEMP B-TREE" not in plan, plan
 
 
-@NO_STATS_SORT
 def test_overdue_customers_sorted_by_overdue_amount_use_their_index(session):
     """The overdue filter (overdue_amount > 0) with the list sorted by what is overdue: the
     index answers both the filter and the order. (With the default newest-first order a walk
@@ -167,12 +154,6 @@ def test_search_does_not_find_what_is_not_there(session, pennington):
     assert _search(session, "jones") == set()
 
 
-@pytest.mark.xfail(
-    condition=not os.environ.get("CRM_TEST_DATABASE_URL"),  # i.e. the tests run on SQLite
-    strict=True,
-    reason="crm.search_index.customer_search_clause binds every word as ':phrase'; in one "
-           "query the last word's value is used for all of them (reported)",
-)
 def test_every_word_of_a_search_must_match(session, pennington):
     assert _search(session, "joanna pennington") == {pennington.id}
     assert _search(session, "LS6 2AB") == {pennington.id}
