@@ -61,6 +61,12 @@ def load_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: count in this process's memory meanwhile, rather than fail sign-in.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # How many reverse proxies in front set X-Forwarded-For (the per-address limit
+        # must count the client, not the proxy).
+        "CRM_TRUSTED_PROXIES": int(os.environ.get("CRM_TRUSTED_PROXIES", "0")),
         "CRM_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("CRM_LOGIN_LIMIT_PER_ACCOUNT", "100/hour"),
         "CRM_LOGIN_LIMIT_PER_ADDRESS": os.environ.get("CRM_LOGIN_LIMIT_PER_ADDRESS", "30/minute"),
         "CRM_DEFAULT_REGION": os.environ.get("CRM_DEFAULT_REGION", "GB"),
