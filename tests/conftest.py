@@ -83,24 +83,13 @@ def _clean_database(request):
 
 
 def empty_database() -> None:
-    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name != "document_sequence"]
-    if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
+    """DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table costs about 0.7 s per
+    test against 20 ms. Ids are not restarted; document numbers are."""
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name != "document_sequence":
             db.session.execute(table.delete())
-        db.session.execute(text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence() else None
     db.session.execute(text("UPDATE document_sequence SET next_value = 1"))
     db.session.commit()
-
-
-def _has_sqlite_sequence() -> bool:
-    return bool(
-        db.session.execute(
-            text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
-        ).first()
-    )
 
 
 @pytest.fixture
