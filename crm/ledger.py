@@ -70,9 +70,15 @@ def _allocated_to(invoice_id_col):
     return _zero(_live_allocations(Allocation.invoice_id == invoice_id_col).scalar_subquery())
 
 
+def _cents(expr):
+    """Round to the cent in SQL. SQLite keeps NUMERIC as binary floating point, where an
+    invoice paid off in two parts can be left "owing" 7e-15; PostgreSQL is exact anyway."""
+    return func.round(expr, 2)
+
+
 def _expected_outstanding():
     return case(
-        (Invoice.status == "issued", Invoice.total - _allocated_to(Invoice.id)),
+        (Invoice.status == "issued", _cents(Invoice.total - _allocated_to(Invoice.id))),
         else_=literal(Decimal("0.00")),
     )
 
@@ -100,10 +106,12 @@ def _figures(customer_id_col, today: date) -> dict:
     )
     overdue = and_(open_invoice, Invoice.due_date < today)
     return {
-        "balance": invoiced - credited - paid,
-        "account_credit": paid + credited - allocated_from_payments - allocated_from_credits,
-        "overdue_amount": _zero(
-            select(func.sum(Invoice.outstanding)).where(overdue).scalar_subquery()
+        "balance": _cents(invoiced - credited - paid),
+        "account_credit": _cents(
+            paid + credited - allocated_from_payments - allocated_from_credits
+        ),
+        "overdue_amount": _cents(
+            _zero(select(func.sum(Invoice.outstanding)).where(overdue).scalar_subquery())
         ),
         "oldest_overdue_on": select(func.min(Invoice.due_date)).where(overdue).scalar_subquery(),
         "next_due_on": select(func.min(Invoice.due_date))

@@ -17,9 +17,9 @@ How it is built:
   keys first and re-create them exactly as they were (read from the catalogue) afterwards.
 - The stored ledger figures (``crm.ledger``) are computed here in Python while generating, to
   the definitions of ``crm.ledger``. On SQLite money columns hold binary floating point (the
-  column affinity is NUMERIC and SQLAlchemy binds floats), and the ledger's SQL compares
-  ``outstanding`` with ``total - sum(allocations)`` and ``outstanding > 0`` on those floats; the
-  seed stores the very float SQLite computes, so ``crm.ledger.differences`` finds nothing.
+  column affinity is NUMERIC and SQLAlchemy binds floats); the ledger rounds its SQL to the
+  cent, and the seed rounds the float SQLite computes the same way, so
+  ``crm.ledger.differences`` finds nothing.
 """
 
 from __future__ import annotations
@@ -1200,7 +1200,7 @@ class Generator:
         for inv in issued:
             outstanding = inv.total - inv.allocated
             if self.float_money:
-                outstanding_f = float(inv.total) - inv.allocated_f
+                outstanding_f = round(float(inv.total) - inv.allocated_f, 2)  # as crm.ledger
                 inv.row[7] = outstanding_f
                 is_open = outstanding_f > 0
                 if is_open and outstanding <= 0:

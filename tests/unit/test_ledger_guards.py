@@ -64,3 +64,19 @@ def test_an_edit_within_the_allocations_is_accepted(session, paid):
     session.expire_all()
     customer = session.get(Customer, customer_id)
     assert (customer.balance, customer.account_credit) == (Decimal("25.00"), Decimal("15.00"))
+
+
+@pytest.mark.parametrize("parts", [("0.10", "0.20"), ("33.33", "66.67"), ("0.01",) * 30])
+def test_an_invoice_paid_off_in_parts_is_closed_to_the_cent(session, parts):
+    total = sum(Decimal(p) for p in parts)
+    customer = f.make_customer(session)
+    invoice = f.make_invoice(session, customer, amount=str(total), days_overdue=10)
+    for part in parts:
+        payment = f.make_payment(session, customer, amount=part)
+        f.make_allocation(session, invoice, payment=payment, amount=part)
+    session.commit()
+    session.expire_all()
+    customer = session.get(Customer, customer.id)
+    assert session.get(Invoice, invoice.id).outstanding == Decimal("0.00")
+    assert (customer.balance, customer.overdue_amount) == (Decimal("0.00"), Decimal("0.00"))
+    assert customer.oldest_overdue_on is None
