@@ -8,6 +8,7 @@ of a word only where the database can use an index, and are otherwise ignored (w
 """
 
 from sqlalchemy import text
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 
 SQLITE_TRIGGERS = {
     "customer_fts_ai": (
@@ -27,6 +28,14 @@ SQLITE_TRIGGERS = {
     ),
 }
 MIN_TERM = 3
+
+
+def _sqlite_from_hint(compiler, table, text_):
+    return text_
+
+
+# SQLAlchemy's SQLite compiler drops table hints; render them (``INDEXED BY ix``) as written.
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint
 
 
 def create_search_index(conn) -> None:

@@ -149,6 +149,8 @@ class CrmModelView(ModelView):
     # Sorting these columns ascending means sorting the stored column descending.
     inverted_sorts: dict[str, object] = {}
     count_cap: int = 10_000
+    # An index that serves the default order of base_query(); used as a hint on SQLite.
+    default_order_index: str | None = None
     list_template = "admin/crm/list.html"
     details_template = "admin/crm/details.html"
     edit_template = "admin/crm/edit.html"
@@ -258,6 +260,12 @@ class CrmModelView(ModelView):
         else:
             query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
             descending = sort_desc if sort_column is not None else self._default_descending()
+            if sort_column is None and not search and not filters and self.default_order_index:
+                # SQLite walks the whole table in rowid order for a deep page of the default
+                # order (25 ms at page 10,000 of 1M) where the covering index takes 9 ms.
+                query = query.with_hint(
+                    self.model, f"INDEXED BY {self.default_order_index}", "sqlite"
+                )
         # A unique tie-break in the same direction: stable pages, and the (column, id) index.
         return unsorted, query.order_by(self.model.id.desc() if descending else self.model.id)
 

@@ -183,6 +183,7 @@ class CustomerView(CrmModelView):
     form_ajax_refs = {"tags": {"fields": ["name"], "page_size": 10}}
     inline_models = [ContactInline(Contact)]
     column_default_sort = ("id", True)
+    default_order_index = "ix_customer_live_id"
 
     def base_query(self):
         return db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
