@@ -6,7 +6,7 @@
 For each database and size: a fresh database (SQLite file under bench/work/, PostgreSQL
 database ``crm_bench``), ``flask db upgrade``, ``flask crm seed --customers N --seed 1`` (timed),
 an owner user, gunicorn (2 workers) on a free local port, a login through ``POST /login``, then
-each page: 3 warm-up requests and ``--requests`` measured ones. Recorded per page: p50/p95 of
+each page: 10 warm-up requests (so every worker is warm) and ``--requests`` measured ones. Recorded per page: p50/p95 of
 the client's wall time and of the server's own time (``Server-Timing: app;dur=``), and the SQL
 statement count (``X-SQL-Statements``). Results: bench/results/<database>-<size>.json and
 bench/results/summary.md (rebuilt from every JSON file there).
@@ -46,7 +46,7 @@ PG_DEFAULT = os.environ.get("CRM_BENCH_PG_URL", "postgresql+psycopg://postgres@1
 LIST_URL = "/admin/owner/customer/"
 DETAILS_URL = "/admin/owner/customer/details/"
 VIEW_ENDPOINT = "customer_owner"
-WARMUP = 3
+WARMUP = 10  # enough for every gunicorn worker to have compiled its templates
 
 # DESIGN.md §8: p95 budgets in ms (page 10,000: at most twice page 1)
 BUDGETS = {

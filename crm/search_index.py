@@ -103,3 +103,29 @@ def customer_search_clause(dialect: str, term: str):
         )
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Customer.search_text.like(f"%{escaped}%", escape="\\")
+
+
+def search_customers(query, dialect: str, terms: list[str]):
+    """Filter an ORM query of Customer by every term; return (query, newest_first).
+
+    ``newest_first`` is the ordering the index itself gives for free, for a search listed in
+    the default (newest first) order. On SQLite the FTS5 table is joined and read in rowid
+    order, so a common word ("example.com", 300,000 matches at 1M) stops after a page
+    instead of collecting every match first (1.5 ms against 200 ms).
+    """
+    from sqlalchemy import bindparam, column, table
+
+    from crm.models import Customer
+
+    if dialect == "sqlite":
+        fts = table("customer_fts", column("rowid"))
+        expression = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        query = query.join(fts, fts.c.rowid == Customer.id).filter(
+            text("customer_fts MATCH :match").bindparams(
+                bindparam("match", expression, unique=True)
+            )
+        )
+        return query, fts.c.rowid.desc()
+    for term in terms:
+        query = query.filter(customer_search_clause(dialect, term))
+    return query, Customer.id.desc()

@@ -252,6 +252,10 @@ class CrmModelView(ModelView):
         unsorted = query
         if sort_column not in self._sortable_columns:
             sort_column = None  # a forged ?sort= on a column that is not sortable here
+        newest_first = self.search_order(search) if search and sort_column is None else None
+        if newest_first is not None:
+            # a search in the default order: the order its index gives (no sort of matches)
+            return unsorted, query.order_by(newest_first)
         if sort_column in self.inverted_sorts:
             # e.g. "overdue for" (an age) sorts its date the other way; rows without one last.
             column = self.inverted_sorts[sort_column]
@@ -274,6 +278,10 @@ class CrmModelView(ModelView):
         if isinstance(default, list):
             default = default[0] if default else None
         return bool(default[1]) if isinstance(default, tuple) else False
+
+    def search_order(self, search: str):
+        """An ORDER BY that the search's own index delivers, for the default order; or None."""
+        return None
 
     def capped_count(self, query) -> int | None:
         """The number of matches up to ``count_cap``; None past it (the pager then shows

@@ -21,7 +21,7 @@ from crm.models.customer import (
     CUSTOMER_TYPES,
     TITLES,
 )
-from crm.search_index import MIN_TERM, customer_search_clause
+from crm.search_index import MIN_TERM, customer_search_clause, search_customers
 
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
@@ -204,11 +204,17 @@ class CustomerView(CrmModelView):
                 + ", ".join(short),
                 "warning",
             )
-        for term in usable:
-            query = query.filter(_search_clause(term))
-        if not usable:
-            query = query.filter(Customer.id.is_(None)) if short else query
+        if usable:
+            query, _ = search_customers(query, db.engine.dialect.name, usable)
+        elif short:
+            query = query.filter(Customer.id.is_(None))
         return query, count_query, joins, count_joins
+
+    def search_order(self, search: str):
+        terms = [t for t in search.lower().split() if len(t) >= MIN_TERM][:6]
+        if not terms:
+            return None
+        return search_customers(db.session.query(Customer), db.engine.dialect.name, terms)[1]
 
 
 def _search_clause(term: str):
@@ -226,9 +232,8 @@ class CustomerLookup(QueryAjaxModelLoader):
         terms = [t for t in (term or "").lower().split() if len(t) >= MIN_TERM][:6]
         if not terms:
             return []
-        for word in terms:
-            query = query.filter(_search_clause(word))
-        return query.order_by(Customer.id.desc()).offset(offset).limit(min(limit, 20)).all()
+        query, newest_first = search_customers(query, db.engine.dialect.name, terms)
+        return query.order_by(newest_first).offset(offset).limit(min(limit, 20)).all()
 
 
 class ContactView(CrmModelView):

@@ -209,3 +209,20 @@ def test_deep_pages_of_the_default_customer_order_walk_the_live_index(app, sessi
         assert "ix_customer_live_id" in _plan(session, stmt)
         _, searched = view._list_query(None, False, "smithson", None)
         assert "INDEXED BY" not in str(searched.statement.compile(db.engine))
+
+
+def test_a_search_in_the_default_order_is_read_newest_first_from_its_index(app, session):
+    """A common word must not collect every match and sort them: the FTS5 table is read in
+    rowid order (SQLite) and the page stops after 20."""
+    for i in range(30):
+        make_customer(session, surname=f"Commonname{i}", email=f"person{i}@example.com")
+    session.commit()
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "customer_owner")
+    with app.test_request_context("/admin/owner/customer/?search=example.com+commonname"):
+        _, query = view._list_query(None, False, "example.com commonname", None)
+        ids = [row.id for row in query.with_entities(Customer.id).limit(20)]
+        assert len(ids) == 20 and ids == sorted(ids, reverse=True)
+        if _sqlite():
+            plan = _plan(session, query.with_entities(Customer.id).limit(20).statement)
+            assert "VIRTUAL TABLE INDEX" in plan.splitlines()[0], plan
+            assert "TEMP B-TREE" not in plan, plan
