@@ -93,6 +93,11 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    # A link on another site must not sign anyone out: browsers say where a navigation came
+    # from, and a cross-site GET gets a button to press instead (the POST carries CSRF).
+    cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
+    if request.method == "GET" and cross_site and current_user.is_authenticated:
+        return render_template("auth/logout.html")
     # Clear first: logout_user() leaves the order to delete the remember-me cookie in the
     # session, and a clear after it would lose that order (the cookie would sign them back in).
     session.clear()

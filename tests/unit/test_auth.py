@@ -241,3 +241,21 @@ def test_an_unknown_user_id_in_a_session_is_nobody(app, client, owner):
     assert client.get(ADMIN_PAGE).status_code == 302
     with app.app_context():
         assert db.session.get(User, owner) is not None
+
+
+def test_a_link_on_another_site_does_not_sign_anyone_out(client, owner):
+    sign_in(client)
+    page = client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert page.status_code == 200 and "Sign out?" in page.get_data(as_text=True)
+    assert client.get(ADMIN_PAGE).status_code == 200  # still signed in
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)  # the button's form
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get(ADMIN_PAGE).status_code == 302
+
+
+def test_the_sign_out_link_of_the_panel_signs_out(client, owner):
+    sign_in(client)
+    response = client.get("/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 302
+    assert client.get(ADMIN_PAGE).status_code == 302
