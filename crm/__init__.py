@@ -70,10 +70,14 @@ def _init_login(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(session_id: str):
+        user_id, _, fingerprint = session_id.partition(".")
         if not user_id.isdigit():
             return None
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        if user is None or user.password_fingerprint() != fingerprint:
+            return None  # signed in with a password that has since changed
+        return user
 
 
 @event.listens_for(Engine, "connect")

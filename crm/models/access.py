@@ -1,5 +1,6 @@
 """Staff users and customer portal accounts."""
 
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -26,6 +27,14 @@ class User(UserMixin, Versioned, Base):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
         return bool(self.is_enabled)
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session and the remember cookie, bound to the
+        current password: a new password ends every session signed in with the old one."""
+        return f"{self.id}.{self.password_fingerprint()}"
+
+    def password_fingerprint(self) -> str:
+        return hashlib.sha256((self.password_hash or "").encode()).hexdigest()[:16]
 
     def __str__(self) -> str:
         return self.name or self.email
