@@ -84,23 +84,10 @@ def is_search_table(name: str) -> bool:
     return name == "customer_fts" or name.startswith("customer_fts_")
 
 
-def customer_search_clause(dialect: str, term: str):
-    """Index-backed substring match of one lower-case term (at least MIN_TERM characters)."""
-    from sqlalchemy import bindparam, column, select, table
-
+def trigram_clause(term: str):
+    """PostgreSQL: a substring match the pg_trgm GIN index answers (``LIKE '%term%'``)."""
     from crm.models import Customer
 
-    if dialect == "sqlite":
-        fts = table("customer_fts", column("rowid"))
-        phrase = '"' + term.replace('"', '""') + '"'
-        return Customer.id.in_(
-            select(fts.c.rowid).where(
-                # unique: each word of a search gets its own parameter, not the last word's
-                text("customer_fts MATCH :phrase").bindparams(
-                    bindparam("phrase", phrase, unique=True)
-                )
-            )
-        )
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Customer.search_text.like(f"%{escaped}%", escape="\\")
 
@@ -127,5 +114,5 @@ def search_customers(query, dialect: str, terms: list[str]):
         )
         return query, fts.c.rowid.desc()
     for term in terms:
-        query = query.filter(customer_search_clause(dialect, term))
+        query = query.filter(trigram_clause(term))
     return query, Customer.id.desc()

@@ -21,7 +21,7 @@ from crm.models.customer import (
     CUSTOMER_TYPES,
     TITLES,
 )
-from crm.search_index import MIN_TERM, customer_search_clause, search_customers
+from crm.search_index import MIN_TERM, search_customers
 
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
@@ -215,10 +215,6 @@ class CustomerView(CrmModelView):
         if not terms:
             return None
         return search_customers(db.session.query(Customer), db.engine.dialect.name, terms)[1]
-
-
-def _search_clause(term: str):
-    return customer_search_clause(db.engine.dialect.name, term)
 
 
 class CustomerLookup(QueryAjaxModelLoader):

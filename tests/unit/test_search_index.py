@@ -6,9 +6,9 @@ are read from the database itself; the search is then exercised end to end."""
 import pytest
 from sqlalchemy import select
 
-from crm.admin_views.customers import _search_clause
 from crm.extensions import db
 from crm.models import Customer
+from crm.search_index import search_customers
 from tests.factories import make_customer
 
 LIVE = Customer.merged_into_id.is_(None)  # the admin list only ever shows live customers
@@ -43,9 +43,18 @@ def _sqlite():
     return db.engine.dialect.name == "sqlite"
 
 
+def _searched(session, *terms: str, live: bool = False):
+    """The customer list's search query (crm.search_index.search_customers), newest first."""
+    query = session.query(Customer)
+    if live:
+        query = query.filter(LIVE)
+    query, newest_first = search_customers(query, db.engine.dialect.name, list(terms))
+    return query.with_entities(Customer.id).order_by(newest_first)
+
+
 def test_customer_search_uses_the_search_index(session):
     _some_customers(session)
-    stmt = select(Customer).where(_search_clause("smiths")).order_by(Customer.id.desc()).limit(20)
+    stmt = _searched(session, "smiths").limit(20).statement
 
     plan = _plan(session, stmt, ordered_scans=False)
 
@@ -59,8 +68,7 @@ def test_live_customer_search_still_uses_the_search_index_on_sqlite(session):
     if not _sqlite():
         pytest.skip("the FTS5 table is SQLite's search index")
     _some_customers(session)
-    stmt = (select(Customer.id).where(LIVE, _search_clause("smiths"))
-            .order_by(Customer.id.desc()).limit(20))
+    stmt = _searched(session, "smiths", live=True).limit(20).statement
 
     assert "customer_fts VIRTUAL TABLE INDEX" in _plan(session, stmt)
 
@@ -125,10 +133,7 @@ def test_sqlite_uses_the_sort_indexes_once_it_has_statistics(tmp_path):
 
 def _search(session, text: str) -> set[int]:
     """What the customer list's search box finds (every word must match)."""
-    stmt = select(Customer.id).where(LIVE)
-    for term in text.lower().split():
-        stmt = stmt.where(_search_clause(term))
-    return set(session.execute(stmt.order_by(Customer.id.desc()).limit(20)).scalars())
+    return {row.id for row in _searched(session, *text.lower().split(), live=True).limit(20)}
 
 
 @pytest.fixture
