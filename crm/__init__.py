@@ -28,6 +28,9 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["CRM_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    from crm.security import set_blocklist_key
+
+    set_blocklist_key(app.config["SECRET_KEY"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)

@@ -28,3 +28,20 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def keyed_hash(secret_key: str, value: str) -> str:
     return hmac.new(secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+# The key of the blocklist's address hashes: the app's SECRET_KEY, handed over by
+# create_app so that actions (which never import Flask) can hash an address to match it.
+_blocklist_key: str | None = None
+
+
+def set_blocklist_key(secret_key: str) -> None:
+    global _blocklist_key
+    _blocklist_key = secret_key
+
+
+def email_block_hash(normalized_email: str) -> str:
+    """The keyed hash a blocked address is stored as (never the address itself)."""
+    if _blocklist_key is None:
+        raise RuntimeError("create_app() has not set the blocklist key")
+    return keyed_hash(_blocklist_key, normalized_email)

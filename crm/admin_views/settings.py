@@ -1,6 +1,5 @@
 """Settings menu: staff users, portal accounts, blocked e-mails and the audit log."""
 
-from flask import current_app
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from wtforms import PasswordField, StringField
@@ -13,7 +12,7 @@ from crm.admin_views.forms import Email, choices
 from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import ROLES, AuditEvent, BlockedEmail, PortalAccount, User
-from crm.security import MIN_PASSWORD_LENGTH, hash_password, keyed_hash
+from crm.security import MIN_PASSWORD_LENGTH, email_block_hash, hash_password
 
 
 class UserView(CrmModelView):
@@ -139,7 +138,7 @@ class BlockedEmailView(CrmModelView):
             except ValueError as exc:
                 raise ValidationError(str(exc)) from None
             model.kind, model.domain = "address", None
-            model.address_hash = keyed_hash(current_app.config["SECRET_KEY"], normalized)
+            model.address_hash = email_block_hash(normalized)
         model.created_by_id = current_user.id
         super().on_model_change(form, model, is_created)
 

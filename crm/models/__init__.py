@@ -14,6 +14,7 @@ from crm.models.finance import (
     InvoiceLine,
     Payment,
 )
+from crm.models.merge import CustomerMerge, CustomerMergeMove
 from crm.models.property import ServiceReminder, WorkAddress
 from crm.models.sequence import DocumentSequence
 
@@ -29,6 +30,8 @@ __all__ = [
     "CreditNote",
     "CreditNoteLine",
     "Customer",
+    "CustomerMerge",
+    "CustomerMergeMove",
     "DocumentSequence",
     "Invoice",
     "InvoiceLine",

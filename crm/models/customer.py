@@ -94,6 +94,13 @@ class Customer(AddressFields, Versioned, Base):
         _live_index("ix_customer_status_id", "status", "id"),
         _live_index("ix_customer_postcode_id", "postcode", "id"),
         _live_index("ix_customer_reference_id", "reference", "id"),
+        # Only the flagged few: the "blocked e-mail" filter reads this, never a scan.
+        Index(
+            "ix_customer_email_blocked",
+            "id",
+            sqlite_where=text("email_blocked = 1"),
+            postgresql_where=text("email_blocked"),
+        ),
     )
 
     reference: Mapped[str] = mapped_column(String(20), unique=True)
@@ -117,6 +124,9 @@ class Customer(AddressFields, Versioned, Base):
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     post_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    # Set while the customer's e-mail (or its domain) is on the blocklist; kept by
+    # crm.actions.block_email and the session hooks, so the list can flag and filter it.
+    email_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Lower-cased words the search index is built on; kept by crm.models.events.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
@@ -26,6 +26,11 @@ class WorkAddress(AddressFields, Versioned, Base):
     occupier_phone: Mapped[str | None] = mapped_column(String(20))
     occupier_email: Mapped[str | None] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    # Made dormant by its customer's "set dormant" (not on its own): reactivating the
+    # customer brings back exactly these.
+    dormant_with_customer: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     customer: Mapped[Customer] = relationship(foreign_keys=[customer_id])
     landlord: Mapped[Customer | None] = relationship(foreign_keys=[landlord_id])
