@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from crm.admin_views.base import FINANCE, role_views
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
+from crm.admin_views.duplicates import duplicates_views
 from crm.admin_views.money import (
     AllocationView,
     CreditNoteView,
@@ -66,5 +67,7 @@ def init_admin(app: Flask) -> Admin:
         for view in role_views(spec, name=name, category=category, slug=slug):
             admin.add_view(view)
             slugs.setdefault(view.role, set()).add(slug)
+    for view in duplicates_views():
+        admin.add_view(view)
     app.extensions["crm_role_slugs"] = slugs
     return admin

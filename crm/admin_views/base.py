@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
+from crm.actions import ActionError
 from crm.admin_views.filters import FilterConverter
 from crm.extensions import db
 from crm.ledger import LedgerError
@@ -82,6 +83,25 @@ def integrity_message(exc: IntegrityError) -> str:
         if fragment in text:
             return message
     return "That change conflicts with other records (a duplicate or a broken link); nothing was saved."
+
+
+def run_action(fn, /, **kwargs):
+    """Run one action for the signed-in user in the request's transaction: commit what it
+    did and return ``(result, None)``, or roll everything back and return ``(None, message)``
+    with a sentence for the user. The one place a view turns an action into a commit."""
+    try:
+        result = fn(db.session, actor=current_user._get_current_object(), **kwargs)
+        db.session.commit()
+    except (ActionError, LedgerError) as exc:
+        db.session.rollback()
+        return None, str(exc)
+    except StaleDataError:
+        db.session.rollback()
+        return None, STALE_MESSAGE
+    except IntegrityError as exc:
+        db.session.rollback()
+        return None, integrity_message(exc)
+    return result, None
 
 
 def allowed(model_name: str, column: str, role: str) -> bool:
@@ -205,8 +225,14 @@ class CrmModelView(ModelView):
 
         return [a for a in super().get_list_row_actions() if not isinstance(a, DeleteRowAction)]
 
+    # Bulk action name -> the roles that may run it (DESIGN §4); absent means every role that
+    # has the view. Checked again inside every endpoint that runs an action.
+    action_roles: dict[str, frozenset[str]] = {}
+
     def is_action_allowed(self, name: str) -> bool:
         if name == "delete" and not self.can_delete:
+            return False
+        if self.role not in self.action_roles.get(name, STAFF):
             return False
         return self.is_accessible() and super().is_action_allowed(name)
 

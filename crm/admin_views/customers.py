@@ -7,9 +7,13 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from wtforms.validators import InputRequired, NumberRange, Optional
+from sqlalchemy import inspect
+from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 
 from crm.admin_views.base import CrmModelView
+from crm.admin_views.customer_bulk import CustomerBulkMixin
+from crm.admin_views.customer_merge import CustomerMergeMixin
+from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
 from crm.extensions import db
@@ -103,25 +107,33 @@ class ContactInline(InlineFormAdmin):
     }
 
 
-class CustomerView(CrmModelView):
+def _blocked(view, context, model, name):
+    return Markup('<span class="badge badge-danger">blocked</span>') if model.email_blocked else ""
+
+
+def _yes_no(view, context, model, name):
+    return "yes" if getattr(model, name) else ""
+
+
+class CustomerView(CustomerBulkMixin, CustomerMergeMixin, CustomerRecordMixin, CrmModelView):
     model_class = Customer
     form_base_class = NameRequiredForm
     column_list = [
-        "reference", "display_name", "customer_type", "kind", "status", "email", "phone",
-        "postcode", "tags", "balance", "account_credit", "overdue_amount", "overdue_days",
+        "reference", "display_name", "customer_type", "kind", "status", "email", "email_blocked",
+        "phone", "postcode", "tags", "balance", "account_credit", "overdue_amount", "overdue_days",
     ]
     column_details_list = [
         "reference", "kind", "customer_type", "status", "title", "first_name", "surname",
-        "company_name", "email", "phone", "address_line_1", "address_line_2", "town",
-        "county", "postcode", "country", "advertising_source", "tags", "email_opt_in",
-        "sms_opt_in", "post_opt_in", "notes", "contacts", "balance", "account_credit",
+        "company_name", "email", "email_blocked", "phone", "address_line_1", "address_line_2",
+        "town", "county", "postcode", "country", "advertising_source", "tags", "email_opt_in",
+        "sms_opt_in", "post_opt_in", "notes", "contacts", "redacted_at", "balance", "account_credit",
         "overdue_amount", "overdue_days", "oldest_overdue_on", "creditor_days", "price_book",
         "third_party_reference", "created_at", "updated_at",
     ]
     column_export_list = [
         "reference", "kind", "customer_type", "status", "title", "first_name", "surname",
-        "company_name", "email", "phone", "address_line_1", "address_line_2", "town",
-        "county", "postcode", "country", "advertising_source", "tags", "balance",
+        "company_name", "email", "email_blocked", "phone", "address_line_1", "address_line_2",
+        "town", "county", "postcode", "country", "advertising_source", "tags", "balance",
         "account_credit", "overdue_amount", "overdue_days", "creditor_days", "price_book",
         "third_party_reference", "created_at",
     ]
@@ -144,6 +156,7 @@ class CustomerView(CrmModelView):
             Customer.customer_type, "Type", options=choices(CUSTOMER_TYPES)
         ),
         sqla_filters.FilterEqual(Customer.postcode, "Postcode"),
+        sqla_filters.BooleanEqualFilter(Customer.email_blocked, "E-mail blocked"),
         sqla_filters.FilterEqual(Customer.advertising_source, "Advertising source"),
         MoneyGreater(Customer.balance, "Balance"),
         MoneySmaller(Customer.balance, "Balance"),
@@ -163,9 +176,12 @@ class CustomerView(CrmModelView):
         "sms_opt_in": "Text messages",
         "post_opt_in": "Post",
         "third_party_reference": "Accounts reference",
+        "email_blocked": "Blocked",
+        "redacted_at": "Redacted",
     }
-    column_formatters = {"overdue_days": _overdue_days, "tags": _tags}
-    column_formatters_export = {"overdue_days": _overdue_days_export, "tags": _tags}
+    column_formatters = {"overdue_days": _overdue_days, "tags": _tags, "email_blocked": _blocked}
+    column_formatters_export = {"overdue_days": _overdue_days_export, "tags": _tags,
+                                "email_blocked": _yes_no}
     form_choices = {
         "customer_type": choices(CUSTOMER_TYPES),
         "kind": choices(CUSTOMER_KINDS),
@@ -184,6 +200,7 @@ class CustomerView(CrmModelView):
     inline_models = [ContactInline(Contact)]
     column_default_sort = ("id", True)
     default_order_index = "ix_customer_live_id"
+    list_template = "admin/customer/list.html"
 
     def base_query(self):
         return db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
@@ -193,6 +210,34 @@ class CustomerView(CrmModelView):
 
     def search_placeholder(self):
         return "Name, e-mail, phone, reference or postcode"
+
+    def _list_query(self, sort_column, sort_desc, search, filters):
+        """Archived customers are hidden unless the list is filtered on status."""
+        unsorted, query = super()._list_query(sort_column, sort_desc, search, filters)
+        if not self._filters_on(Customer.status, filters):
+            hidden = Customer.status != "archived"
+            unsorted, query = unsorted.filter(hidden), query.filter(hidden)
+        return unsorted, query
+
+    def _filters_on(self, column, filters) -> bool:
+        return any(
+            getattr(self._filters[idx], "column", None) is column for idx, _, _ in filters or ()
+        )
+
+    def on_model_change(self, form, model, is_created):
+        from crm.actions import ActionError
+        from crm.actions.block_email import ensure_not_blocked
+
+        if model.redacted_at is not None and not is_created:
+            raise ValidationError(
+                f"{model.reference} has been redacted; it can no longer be edited."
+            )
+        if is_created or inspect(model).attrs.email.history.has_changes():
+            try:
+                ensure_not_blocked(db.session, model.email)
+            except ActionError as exc:
+                raise ValidationError(str(exc)) from None
+        super().on_model_change(form, model, is_created)
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         terms = [t for t in search.lower().split() if t]

@@ -143,6 +143,19 @@ class BlockedEmailView(CrmModelView):
         super().on_model_change(form, model, is_created)
 
 
+def _audit_details(view, context, model, name):
+    """The details as stored; a merge entry also offers its undo page (within 30 days)."""
+    from flask import url_for
+    from markupsafe import Markup
+
+    text = str(model.details or {})
+    merge_id = (model.details or {}).get("merge_id")
+    if model.verb == "merge" and merge_id:
+        link = url_for(f"customer_{view.role}.undo_merge_view", merge_id=merge_id)
+        return Markup('{} <a href="{}" data-testid="audit-undo">Undo…</a>').format(text, link)
+    return text
+
+
 class AuditEventView(CrmModelView):
     roles = FINANCE
     model_class = AuditEvent
@@ -158,4 +171,5 @@ class AuditEventView(CrmModelView):
     column_filters = ["verb", "subject_type", "subject_id", "actor_label", "created_at"]
     column_default_sort = ("created_at", True)
     column_labels = {"actor_label": "Who", "subject_type": "Record", "subject_id": "Id"}
+    column_formatters = {"details": _audit_details}
     column_formatters_export = {"details": lambda v, c, m, n: str(m.details)}

@@ -15,6 +15,20 @@ from crm.models.comms import NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
 
 
+def _refuse_blocked(model, attr: str, is_created: bool) -> None:
+    """A blocked address (or domain) can create no lead or booking (DESIGN §5)."""
+    from sqlalchemy import inspect
+
+    from crm.actions import ActionError
+    from crm.actions.block_email import ensure_not_blocked
+
+    if is_created or inspect(model).attrs[attr].history.has_changes():
+        try:
+            ensure_not_blocked(db.session, getattr(model, attr), what=model.__tablename__)
+        except ActionError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 def _export_str(attr):
     return lambda v, c, m, n: str(getattr(m, attr) or "")
 
@@ -87,6 +101,10 @@ class LeadView(CrmModelView):
                  "phone": {"validators": [Optional(), Phone()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer")}
 
+    def on_model_change(self, form, model, is_created):
+        _refuse_blocked(model, "email", is_created)
+        super().on_model_change(form, model, is_created)
+
 
 class BookingView(CrmModelView):
     model_class = Booking
@@ -123,6 +141,7 @@ class BookingView(CrmModelView):
     def on_model_change(self, form, model, is_created):
         from crm.models.sequence import next_number
 
+        _refuse_blocked(model, "contact_email", is_created)
         if not model.reference:
             model.reference = next_number(db.session, "booking")
         super().on_model_change(form, model, is_created)

@@ -27,24 +27,42 @@ def test_a_list_page_costs_the_same_statements_at_any_page_size(app, client, log
     assert statements(large) <= MOST
 
 
-def test_customer_details_cost_the_same_with_one_or_thirty_contacts(app, client, login):
+def _attach(session, owner, n: int) -> None:
+    """``n`` rows of every kind the record page shows."""
+    tags = [f.make_tag(session) for _ in range(min(n, 5))]
+    owner.tags.extend(tags)
+    for i in range(n):
+        f.make_contact(session, owner, surname=f"Contact{i}", is_primary=i == 0)
+        f.make_note(session, owner, body=f"Note{i}", important=i % 3 == 0)
+        f.make_booking(session, owner, title=f"Gig{i}")
+        f.make_branch(session, owner, name=f"Branch{i}")
+        f.make_work_address(session, owner, address_line_1=f"{i} Work Lane")
+        f.make_invoice(session, owner, amount="10.00")
+        f.make_payment(session, owner, amount="5.00")
+
+
+# The record page has nine sections (summary and pinned notes, contacts, branches, work
+# addresses, bookings, notes, timeline, duplicates, money), one statement each at most.
+RECORD_MOST = 12
+
+
+@pytest.mark.parametrize("role", ["owner", "coordinator"])
+def test_the_customer_record_page_costs_the_same_with_one_or_thirty_of_everything(
+        app, client, login, role):
     with app.app_context():
         few, many = customer(db.session), customer(db.session)
-        tags = [f.make_tag(db.session) for _ in range(5)]
-        f.make_contact(db.session, few, is_primary=True)
-        few.tags.append(tags[0])
-        for i in range(30):
-            f.make_contact(db.session, many, surname=f"Contact{i}", is_primary=i == 0)
-        many.tags.extend(tags)
+        _attach(db.session, few, 1)
+        _attach(db.session, many, 30)
         db.session.commit()
         few, many = few.id, many.id
-    login("owner")
+    login(role)
 
-    one = client.get(url("owner", "customer", f"details/?id={few}"))
-    thirty = client.get(url("owner", "customer", f"details/?id={many}"))
+    one = client.get(url(role, "customer", f"details/?id={few}"))
+    thirty = client.get(url(role, "customer", f"details/?id={many}"))
 
-    assert "Contact29" in text_of(thirty)
-    assert statements(one) == statements(thirty) <= MOST
+    page = text_of(thirty)
+    assert all(f"{kind}29" in page for kind in ("Contact", "Note", "Gig", "Branch"))
+    assert statements(one) == statements(thirty) <= RECORD_MOST
 
 
 def test_customer_search_page_costs_the_same_at_any_page_size(app, client, login):

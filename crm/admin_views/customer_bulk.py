@@ -1,0 +1,260 @@
+"""Bulk and row actions on customers: one confirmation page and one results page for every
+verb, on a selection of rows or on every row matching the list's current filter.
+
+Flow: the list's "With selected" menu (Flask-Admin ``@action``), the "All N matching" menu or
+a button on the record page sends the user to ``/bulk/<verb>/``; GET (or a POST without
+``confirm``) shows what will happen to how many customers; the POST with ``confirm`` runs the
+action through ``run_action`` (one transaction) and shows what changed and what was skipped.
+Nothing here decides a business rule: each verb calls one function of ``crm.actions``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import abort, request
+from flask_admin import expose
+from flask_admin.actions import action
+from sqlalchemy import Select, func, select
+
+from crm.admin_views.base import FINANCE, STAFF, run_action
+from crm.extensions import db
+from crm.models import Customer
+
+MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
+PREVIEW = 20  # references listed on a confirmation page
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    label: str  # the menu entry
+    title: str  # the confirmation page's heading
+    explain: str  # what will happen, in a sentence or two
+    roles: frozenset[str]
+    run: Callable  # (session, actor, selection, form) -> ActionResult
+    reason: str | None = None  # label of a required free-text reason, if any
+    typed_word: str | None = None  # a word the user must type to confirm
+    offers_block: bool = False
+    danger: bool = False
+
+
+def _set_dormant(session, actor, selection, form):
+    from crm.actions.dormant import set_dormant
+
+    return set_dormant(session, selection=selection, actor=actor)
+
+
+def _reactivate(session, actor, selection, form):
+    from crm.actions.dormant import reactivate
+
+    return reactivate(session, selection=selection, actor=actor)
+
+
+def _deactivate(session, actor, selection, form):
+    from crm.actions.dormant import deactivate
+
+    return deactivate(session, selection=selection, actor=actor, reason=form["reason"])
+
+
+def _block(session, actor, selection, form):
+    from crm.actions.block_email import block_customer_emails
+
+    return block_customer_emails(session, selection=selection, reason=form["reason"], actor=actor)
+
+
+def _delete(session, actor, selection, form):
+    from crm.actions.archive import delete_customers
+
+    return delete_customers(session, selection=selection, actor=actor)
+
+
+def _redact(session, actor, selection, form):
+    from crm.actions.redact import redact_customers
+
+    return redact_customers(
+        session, selection=selection, actor=actor, confirmation=form["word"],
+        block_email=form["block"], block_reason=form["reason"] or None,
+    )
+
+
+VERBS: dict[str, Verb] = {
+    verb.name: verb
+    for verb in (
+        Verb("set_dormant", "Set dormant", "Set customers dormant",
+             "Their work addresses become dormant too, their service reminders leave the due "
+             "list and automated messages stop. Invoices can still be issued.",
+             STAFF, _set_dormant),
+        Verb("reactivate", "Reactivate", "Reactivate customers",
+             "Dormant or archived customers become active again, with the work addresses that "
+             "went dormant with them; \"do not work with again\" warnings are unpinned.",
+             STAFF, _reactivate),
+        Verb("deactivate", "Deactivate (do not work with again)", "Deactivate customers",
+             "Adds a pinned \"do not work with again\" note with your reason to each customer "
+             "and sets them dormant. Reactivate reverses it.",
+             STAFF, _deactivate, reason="Reason (shown on the note)"),
+        Verb("block_email", "Block their e-mail addresses", "Block e-mail addresses",
+             "Each customer's e-mail address goes on the blocklist (kept only as a keyed hash): "
+             "it can no longer create a customer, lead or booking or sign in to the portal.",
+             STAFF, _block, reason="Reason for the block"),
+        Verb("delete", "Delete / archive", "Delete or archive customers",
+             "Customers with bookings, money, notes or other records attached are archived "
+             "(hidden from the list, kept for the records); only customers with nothing attached "
+             "are really deleted.",
+             FINANCE, _delete, danger=True),
+        Verb("redact", "Redact (erase personal data)", "Redact customers",
+             "Erases the personal data of each customer, its contacts, work-address occupiers, "
+             "notes, leads with the same e-mail and portal account. Invoices, credit notes and "
+             "payments are kept with their numbers, dates and amounts under the name "
+             "\"Redacted customer C-…\". This cannot be undone.",
+             FINANCE, _redact, reason="Reason for the e-mail block (if blocking)",
+             typed_word="REDACT", offers_block=True, danger=True),
+    )
+}
+
+
+class CustomerBulkMixin:
+    """Mixed into the customer view: the ``@action`` entries and the bulk endpoint."""
+
+    action_roles = {name: verb.roles for name, verb in VERBS.items()} | {"merge": FINANCE}
+
+    # --- the "With selected" menu -------------------------------------------------------
+    @action("set_dormant", "Set dormant")
+    def action_set_dormant(self, ids):
+        return self._confirm_page(VERBS["set_dormant"], self._selected(ids))
+
+    @action("reactivate", "Reactivate")
+    def action_reactivate(self, ids):
+        return self._confirm_page(VERBS["reactivate"], self._selected(ids))
+
+    @action("deactivate", "Deactivate (do not work with again)")
+    def action_deactivate(self, ids):
+        return self._confirm_page(VERBS["deactivate"], self._selected(ids))
+
+    @action("block_email", "Block their e-mail addresses")
+    def action_block_email(self, ids):
+        return self._confirm_page(VERBS["block_email"], self._selected(ids))
+
+    @action("merge", "Merge…")
+    def action_merge(self, ids):
+        from flask import redirect
+
+        return redirect(self.get_url(".merge_view", ids=[i for i in ids if str(i).isdigit()]))
+
+    @action("redact", "Redact (erase personal data)")
+    def action_redact(self, ids):
+        return self._confirm_page(VERBS["redact"], self._selected(ids))
+
+    @action("delete", "Delete / archive")
+    def action_delete(self, ids):
+        return self._confirm_page(VERBS["delete"], self._selected(ids))
+
+    def bulk_verbs(self) -> list[Verb]:
+        """The verbs this view's role may run on every row matching the list's filter."""
+        return [verb for verb in VERBS.values() if self.role in verb.roles]
+
+    # --- the endpoint -----------------------------------------------------------------------
+    @expose("/bulk/<verb>/", methods=("GET", "POST"))
+    def bulk_view(self, verb):
+        spec = VERBS.get(verb)
+        if spec is None:
+            abort(404)
+        if self.role not in spec.roles:
+            abort(403)
+        selection = self._request_selection()
+        if request.method == "POST" and request.form.get("confirm") == "1":
+            return self._run(spec, selection)
+        return self._confirm_page(spec, selection)
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        """A customer is never deleted by a bare POST: show what deleting would do first."""
+        if not self.can_delete or self.role not in VERBS["delete"].roles:
+            abort(403)
+        return self._confirm_page(VERBS["delete"], self._selected(request.form.getlist("id")))
+
+    # --- selections ---------------------------------------------------------------------------
+    def _selected(self, ids) -> Select | None:
+        keys = sorted({int(i) for i in ids if str(i).strip().isdigit()})
+        if not keys or len(keys) > MAX_SELECTED:
+            return None
+        return select(Customer.id).where(Customer.id.in_(keys), Customer.merged_into_id.is_(None))
+
+    def _matching(self) -> Select:
+        """Every customer the list shows for the filter and search in the query string."""
+        args = self._get_list_extra_args()
+        unsorted, _ = self._list_query(None, False, args.search, args.filters)
+        return unsorted.with_entities(Customer.id).order_by(None).statement
+
+    def _request_selection(self) -> Select | None:
+        if request.args.get("all") == "1":
+            return self._matching()
+        source = request.form if request.method == "POST" else request.args
+        return self._selected(source.getlist("ids"))
+
+    # --- pages ----------------------------------------------------------------------------------
+    def _form_values(self) -> dict:
+        return {
+            "reason": (request.form.get("reason") or "").strip(),
+            "word": (request.form.get("word") or "").strip(),
+            "block": request.form.get("block") == "1",
+        }
+
+    def _confirm_page(self, spec: Verb, selection, error: str | None = None, status: int = 200):
+        if selection is None:
+            return self._no_selection()
+        count = db.session.scalar(select(func.count()).select_from(selection.subquery()))
+        references = db.session.scalars(
+            select(Customer.reference).where(Customer.id.in_(selection))
+            .order_by(Customer.id).limit(PREVIEW)
+        ).all()
+        plan = None
+        if spec.name == "delete" and count:
+            from crm.actions.archive import deletion_plan
+
+            plan = deletion_plan(db.session, selection=selection)
+        all_matching = request.args.get("all") == "1"
+        ids = [] if all_matching else [
+            int(i) for i in (request.form.getlist("ids") or request.args.getlist("ids")
+                             or request.form.getlist("rowid") or request.form.getlist("id"))
+            if str(i).strip().isdigit()
+        ]
+        return self.render(
+            "admin/customer/confirm.html", verb=spec, count=count, references=references,
+            ids=ids, all_matching=all_matching, plan=plan, error=error,
+            form=self._form_values() if request.method == "POST" else {},
+            action_url=self.get_url(".bulk_view", verb=spec.name,
+                                    **({"all": "1", **self._list_args()} if all_matching else {})),
+            list_url=self.get_url(".index_view", **self._list_args()),
+        ), status
+
+    def _list_args(self) -> dict:
+        return {k: v for k, v in request.args.items() if k not in ("all", "ids")}
+
+    def _no_selection(self):
+        return self.render(
+            "admin/customer/confirm.html", verb=None, count=0, references=[], ids=[],
+            all_matching=False, plan=None, form={}, action_url="", list_url=self.get_url(
+                ".index_view"),
+            error=f"Select between 1 and {MAX_SELECTED:,} customers, or use \"All matching\" "
+                  "for a whole filter. Nothing was changed.",
+        ), 400
+
+    def _run(self, spec: Verb, selection):
+        if selection is None:
+            return self._no_selection()
+        form = self._form_values()
+        if spec.reason and not spec.offers_block and not form["reason"]:
+            return self._confirm_page(spec, selection, f"{spec.reason} is required; nothing "
+                                      "was changed.", 400)
+        if spec.offers_block and form["block"] and not form["reason"]:
+            return self._confirm_page(spec, selection, "Give a reason for the e-mail block; "
+                                      "nothing was changed.", 400)
+        result, error = run_action(
+            lambda session, actor: spec.run(session, actor, selection, form)
+        )
+        if error:
+            return self._confirm_page(spec, selection, error, 400)
+        return self.render(
+            "admin/customer/results.html", verb=spec, result=result,
+            list_url=self.get_url(".index_view", **self._list_args()),
+        )

@@ -1,0 +1,83 @@
+"""The "Possible duplicates" page: groups of customers sharing an e-mail, a phone, or a
+surname and postcode, from which an owner or admin starts a merge.
+
+One instance per staff role, like every other view of the panel (base.role_views), so the
+role is fixed when the view is built and the merge link is decided by ``self.role``, never
+by a per-request switch. It only reads; the merge itself is the customer view's.
+"""
+
+from urllib.parse import urlencode
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+
+from crm.actions import ActionError
+from crm.actions.duplicates import REASON_LABELS, find_duplicate_groups
+from crm.admin_views.base import FINANCE
+from crm.extensions import db
+from crm.models import ROLES
+
+PAGE_SIZE = 25
+
+
+class DuplicatesView(BaseView):
+    role: str = ""
+    # DESIGN §4: merge is for owners and admins; coordinators see the groups only.
+    merge_roles = FINANCE
+
+    def is_accessible(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.role == self.role)
+
+    def is_visible(self) -> bool:
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+    @property
+    def can_merge(self) -> bool:
+        return self.role in self.merge_roles
+
+    def merge_url(self, group) -> str | None:
+        """The customer view's merge page for this group (owner and admin only)."""
+        if not self.can_merge:
+            return None
+        query = urlencode({"ids": group.customer_ids}, doseq=True)
+        return f"{request.script_root}/admin/{self.role}/customer/merge/?{query}"
+
+    def details_url(self, customer) -> str:
+        return url_for(f"customer_{self.role}.details_view", id=customer.id)
+
+    @expose("/")
+    def index(self):
+        reason = request.args.get("reason") or None
+        after = request.args.get("after") or None
+        try:
+            page = find_duplicate_groups(db.session, reason=reason, after=after, limit=PAGE_SIZE)
+        except ActionError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
+        next_url = None
+        if page.next_after:
+            next_url = url_for(".index", reason=reason, after=page.next_after)
+        return self.render(
+            "admin/duplicates/index.html",
+            page=page,
+            reason=reason,
+            reasons=REASON_LABELS,
+            next_url=next_url,
+            first_page=after is None,
+        )
+
+
+def duplicates_views() -> list[DuplicatesView]:
+    """One view per staff role at /admin/<role>/duplicates/, in the Customers menu."""
+    views = []
+    for role in ROLES:
+        cls = type(f"DuplicatesView_{role}", (DuplicatesView,), {"role": role})
+        views.append(cls(name="Possible duplicates", category="Customers",
+                         endpoint=f"duplicates_{role}", url=f"/admin/{role}/duplicates"))
+    return views
