@@ -90,3 +90,4 @@ def age_ledger() -> None:
     changed = ledger.refresh_stale(db.session, date.today())
     db.session.commit()
     click.echo(f"Re-aged {changed} customer(s).")
+import crm.cli_actions  # noqa: E402,F401  (registers the action commands on bp)

@@ -129,3 +129,11 @@ def make_credit_note(session, customer, *, amount="10.00", **overrides) -> Credi
 def make_allocation(session, invoice, *, payment=None, credit_note=None, amount="10.00"):
     return _add(session, Allocation(invoice=invoice, payment=payment, credit_note=credit_note,
                                     amount=Decimal(amount)))
+
+
+def make_portal_account(session, customer, **overrides):
+    from crm.models import PortalAccount
+
+    values = dict(customer=customer, email=f"portal{next(_counter)}@example.com")
+    values.update(overrides)
+    return _add(session, PortalAccount(**values))

@@ -17,6 +17,7 @@ from crm.admin_views.money import (
 from crm.admin_views.settings import AuditEventView, BlockedEmailView, PortalAccountView, UserView
 from crm.admin_views.work import (
     BookingView,
+    DueReminderView,
     LeadView,
     NoteView,
     ServiceReminderView,
@@ -35,6 +36,7 @@ REGISTRY = (
     (BookingView, "Bookings", "Work", "booking"),
     (WorkAddressView, "Work addresses", "Work", "work_address"),
     (ServiceReminderView, "Service reminders", "Work", "service_reminder"),
+    (DueReminderView, "Due reminders", "Work", "due_reminder"),
     (NoteView, "Notes", "Work", "note"),
     (InvoiceView, "Invoices", "Money", "invoice"),
     (CreditNoteView, "Credit notes", "Money", "credit_note"),

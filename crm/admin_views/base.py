@@ -19,6 +19,7 @@ from sqlalchemy import func, inspect, nulls_last, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
+from wtforms.validators import ValidationError
 
 from crm.actions import ActionError
 from crm.admin_views.filters import FilterConverter
@@ -83,6 +84,30 @@ def integrity_message(exc: IntegrityError) -> str:
         if fragment in text:
             return message
     return "That change conflicts with other records (a duplicate or a broken link); nothing was saved."
+
+
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id can name no row
+
+
+def record_id(value) -> int:
+    """A primary key from a request, for ``request.args.get("id", type=record_id)``: digits
+    only and within the column's range; anything else raises ValueError (so Flask gives
+    None), never a database overflow."""
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise ValueError(f"not a record id: {text[:20]!r}")
+    return int(text)
+
+
+def record_ids(values) -> list[int]:
+    """The valid ids among ``values``, first occurrence order, without repeats."""
+    found: dict[int, None] = {}
+    for value in values:
+        try:
+            found[record_id(value)] = None
+        except ValueError:
+            continue
+    return list(found)
 
 
 def run_action(fn, /, **kwargs):
@@ -260,8 +285,8 @@ class CrmModelView(ModelView):
 
     def get_one(self, id):
         try:
-            key = int(id)
-        except (TypeError, ValueError):
+            key = record_id(id)
+        except ValueError:
             return None
         from sqlalchemy.orm import selectinload
 
@@ -394,7 +419,25 @@ class CrmModelView(ModelView):
         return super().handle_view_exception(exc)
 
     # --- audit ------------------------------------------------------------------------
+    # Rows that hang off a customer (contacts, notes, ...) cannot be added to or edited on a
+    # redacted customer: that would bring personal data back.
+    guard_redacted = False
+
+    def _refuse_redacted(self, model) -> None:
+        with db.session.no_autoflush:
+            customer = getattr(model, "customer", None)
+            address = getattr(model, "work_address", None)
+            if customer is None and address is not None:
+                customer = address.customer
+        if customer is not None and customer.redacted_at is not None:
+            raise ValidationError(
+                f"{customer.reference} has been redacted: its records can no longer be "
+                "added to or changed."
+            )
+
     def on_model_change(self, form, model, is_created):
+        if self.guard_redacted:
+            self._refuse_redacted(model)
         db.session.flush()
         changed = sorted(
             attr.key

@@ -16,7 +16,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import Select, func, select
 
-from crm.admin_views.base import FINANCE, STAFF, run_action
+from crm.admin_views.base import FINANCE, STAFF, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer
 
@@ -138,7 +138,8 @@ class CustomerBulkMixin:
     def action_merge(self, ids):
         from flask import redirect
 
-        return redirect(self.get_url(".merge_view", ids=[i for i in ids if str(i).isdigit()]))
+        # Oldest first: the record entered first is the usual survivor (changeable on the page).
+        return redirect(self.get_url(".merge_view", ids=sorted(record_ids(ids))))
 
     @action("redact", "Redact (erase personal data)")
     def action_redact(self, ids):
@@ -174,7 +175,7 @@ class CustomerBulkMixin:
 
     # --- selections ---------------------------------------------------------------------------
     def _selected(self, ids) -> Select | None:
-        keys = sorted({int(i) for i in ids if str(i).strip().isdigit()})
+        keys = sorted(record_ids(ids))
         if not keys or len(keys) > MAX_SELECTED:
             return None
         return select(Customer.id).where(Customer.id.in_(keys), Customer.merged_into_id.is_(None))
@@ -213,11 +214,10 @@ class CustomerBulkMixin:
 
             plan = deletion_plan(db.session, selection=selection)
         all_matching = request.args.get("all") == "1"
-        ids = [] if all_matching else [
-            int(i) for i in (request.form.getlist("ids") or request.args.getlist("ids")
-                             or request.form.getlist("rowid") or request.form.getlist("id"))
-            if str(i).strip().isdigit()
-        ]
+        ids = [] if all_matching else record_ids(
+            request.form.getlist("ids") or request.args.getlist("ids")
+            or request.form.getlist("rowid") or request.form.getlist("id")
+        )
         return self.render(
             "admin/customer/confirm.html", verb=spec, count=count, references=references,
             ids=ids, all_matching=all_matching, plan=plan, error=error,

@@ -7,21 +7,10 @@ from flask import abort, flash, redirect, request
 from flask_admin import expose
 from sqlalchemy import select
 
-from crm.admin_views.base import FINANCE, run_action
+from crm.admin_views.base import FINANCE, record_id, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer, CustomerMerge, User
 from crm.search_index import MIN_TERM, search_customers
-
-MAX_MERGE = 50
-
-
-def _ints(values) -> list[int]:
-    seen: list[int] = []
-    for value in values:
-        value = str(value).strip()
-        if value.isdigit() and int(value) not in seen:
-            seen.append(int(value))
-    return seen
 
 
 class CustomerMergeMixin:
@@ -33,10 +22,10 @@ class CustomerMergeMixin:
     def merge_view(self):
         self._finance_only()
         source = request.form if request.method == "POST" else request.args
-        ids = _ints(source.getlist("ids"))[: MAX_MERGE + 1]
+        ids = record_ids(source.getlist("ids"))
         if len(ids) < 2:
             return self._merge_with(ids[0] if ids else None)
-        survivor = source.get("survivor", type=int)
+        survivor = source.get("survivor", type=record_id)
         survivor = survivor if survivor in ids else ids[0]
         duplicates = [i for i in ids if i != survivor]
         if request.method == "POST" and request.form.get("confirm") == "1":
@@ -46,6 +35,15 @@ class CustomerMergeMixin:
     def _merge_with(self, key: int | None):
         """One record chosen: search for the other one(s)."""
         customer = db.session.get(Customer, key) if key else None
+        if customer is not None and customer.merged_into_id is not None:
+            from crm.actions.merge import live_customer_id
+
+            survivor = live_customer_id(db.session, customer.id)
+            if survivor is not None:
+                flash(f"{customer.reference} was merged into another customer: merging that "
+                      "one instead.", "info")
+                return redirect(self.get_url(".merge_view", ids=[survivor]))
+            customer = None
         term = (request.args.get("q") or "").strip()
         words = [w for w in term.lower().split() if len(w) >= MIN_TERM][:6]
         found = []
@@ -75,7 +73,7 @@ class CustomerMergeMixin:
             return self.render("admin/customer/merge.html", preview=None, error=str(exc),
                                ids=[survivor, *duplicates], survivor=survivor), 400
         chosen = {
-            field.name: request.form.get(f"field_{field.name}", type=int) or field.default_id
+            field.name: request.form.get(f"field_{field.name}", type=record_id) or field.default_id
             for field in preview.fields
         } if request.method == "POST" else {f.name: f.default_id for f in preview.fields}
         kinds = list(dict.fromkeys(k for counts in preview.counts.values() for k in counts))
@@ -89,8 +87,8 @@ class CustomerMergeMixin:
 
         choices = {}
         for key, value in request.form.items():
-            if key.startswith("field_") and value.strip().isdigit():
-                choices[key[len("field_"):]] = int(value)
+            if key.startswith("field_") and record_ids([value]):
+                choices[key[len("field_"):]] = record_ids([value])[0]
         result, error = run_action(
             merge_customers, survivor_id=survivor, duplicate_ids=duplicates,
             field_choices=choices,
@@ -105,7 +103,7 @@ class CustomerMergeMixin:
         from crm.actions.merge import undo_check, undo_merge
 
         source = request.form if request.method == "POST" else request.args
-        merge_id = source.get("merge_id", type=int)
+        merge_id = source.get("merge_id", type=record_id)
         merge = db.session.get(CustomerMerge, merge_id) if merge_id else None
         if merge is None:
             abort(404)

@@ -15,7 +15,7 @@ from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from sqlalchemy import literal, or_, select, union_all
 
-from crm.admin_views.base import FINANCE, run_action
+from crm.admin_views.base import FINANCE, record_id, run_action
 from crm.extensions import db
 from crm.models import (
     AuditEvent,
@@ -142,7 +142,7 @@ class CustomerRecordMixin:
 
     def _tombstone_redirect(self, page: str):
         """The old URL of a merged-away customer leads to the customer it was merged into."""
-        key = request.args.get("id", type=int)
+        key = request.args.get("id", type=record_id)
         if key is None:
             return None
         row = db.session.execute(
@@ -181,7 +181,7 @@ class CustomerRecordMixin:
         moved = self._tombstone_redirect(".edit_view")
         if moved:
             return moved
-        key = request.args.get("id", type=int)
+        key = request.args.get("id", type=record_id)
         customer = db.session.get(Customer, key) if key else None
         if customer is not None and customer.redacted_at is not None:
             flash(f"{customer.reference} has been redacted; it can no longer be edited.", "error")
@@ -212,7 +212,7 @@ class CustomerRecordMixin:
     def add_note_view(self):
         from crm.actions.notes import add_note
 
-        key = request.form.get("customer_id", type=int)
+        key = request.form.get("customer_id", type=record_id)
         if key is None:
             abort(400)
         self._report(*run_action(
@@ -225,7 +225,7 @@ class CustomerRecordMixin:
     def pin_note_view(self):
         from crm.actions.notes import pin_note
 
-        note = db.session.get(Note, request.form.get("note_id", type=int) or 0)
+        note = db.session.get(Note, request.form.get("note_id", type=record_id) or 0)
         if note is None or note.customer_id is None:
             abort(404)
         key = note.customer_id
@@ -242,7 +242,7 @@ class CustomerRecordMixin:
         actions = {"set_dormant": dormant.set_dormant, "reactivate": dormant.reactivate}
         if verb not in actions or not self.is_action_allowed(verb):
             abort(404 if verb not in actions else 403)
-        key = request.form.get("id", type=int)
+        key = request.form.get("id", type=record_id)
         if key is None:
             abort(400)
         self._report(*run_action(actions[verb], selection=[key]))

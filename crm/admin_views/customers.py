@@ -278,6 +278,7 @@ class CustomerLookup(QueryAjaxModelLoader):
 
 
 class ContactView(CrmModelView):
+    guard_redacted = True
     model_class = Contact
     column_list = ["customer", "is_primary", "title", "first_name", "surname", "position",
                    "email", "phone", "mobile"]
@@ -302,6 +303,7 @@ class ContactView(CrmModelView):
 
 
 class BranchView(CrmModelView):
+    guard_redacted = True
     model_class = Branch
     column_list = ["customer", "name", "address_line_1", "town", "postcode", "phone", "status"]
     column_details_list = column_list + ["address_line_2", "county", "country", "created_at"]

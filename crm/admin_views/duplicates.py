@@ -6,8 +6,6 @@ role is fixed when the view is built and the merge link is decided by ``self.rol
 by a per-request switch. It only reads; the merge itself is the customer view's.
 """
 
-from urllib.parse import urlencode
-
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
@@ -42,11 +40,10 @@ class DuplicatesView(BaseView):
         return self.role in self.merge_roles
 
     def merge_url(self, group) -> str | None:
-        """The customer view's merge page for this group (owner and admin only)."""
+        """The customer view's merge preview for this group (owner and admin only)."""
         if not self.can_merge:
             return None
-        query = urlencode({"ids": group.customer_ids}, doseq=True)
-        return f"{request.script_root}/admin/{self.role}/customer/merge/?{query}"
+        return url_for(f"customer_{self.role}.merge_view", ids=group.customer_ids)
 
     def details_url(self, customer) -> str:
         return url_for(f"customer_{self.role}.details_view", id=customer.id)

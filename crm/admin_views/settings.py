@@ -1,18 +1,20 @@
 """Settings menu: staff users, portal accounts, blocked e-mails and the audit log."""
 
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from crm import validation
-from crm.admin_views.base import FINANCE, CrmModelView
+from crm.admin_views.base import FINANCE, CrmModelView, record_id, record_ids, run_action
 from crm.admin_views.customers import CustomerLookup
 from crm.admin_views.forms import Email, choices
 from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import ROLES, AuditEvent, BlockedEmail, PortalAccount, User
-from crm.security import MIN_PASSWORD_LENGTH, email_block_hash, hash_password
+from crm.security import MIN_PASSWORD_LENGTH, hash_password
 
 
 class UserView(CrmModelView):
@@ -75,6 +77,7 @@ class UserView(CrmModelView):
 
 
 class PortalAccountView(CrmModelView):
+    guard_redacted = True
     roles = FINANCE
     model_class = PortalAccount
     column_list = ["email", "customer", "disabled", "last_login_at", "invite_expires_at"]
@@ -97,7 +100,9 @@ def _blocked_value(view, context, model, name):
 
 class BlockedEmailView(CrmModelView):
     """Blocks are stored as a keyed hash of the address (or a plain domain): the address
-    itself is typed once and never kept."""
+    itself is typed once and never kept. Creating and lifting a block go through
+    ``crm.actions.block_email`` (which flags the customers already on file); a lifted block
+    stays in the list as history."""
 
     model_class = BlockedEmail
     column_list = ["kind", "value", "reason", "created_by", "created_at", "unblocked_at"]
@@ -108,10 +113,11 @@ class BlockedEmailView(CrmModelView):
     column_searchable_list = ["domain", "reason"]
     column_filters = [sqla_filters.FilterEqual(BlockedEmail.kind, "Kind",
                                                options=choices(("address", "domain"))),
-                      "created_at"]
+                      "created_at", "unblocked_at"]
     column_default_sort = ("created_at", True)
     can_edit = False
     can_delete = False  # history is kept: unblocking is an action, not a delete
+    details_template = "admin/blocked_email/details.html"
     column_formatters = {"value": _blocked_value}
     column_formatters_export = {"value": _blocked_value}
     form_extra_fields = {
@@ -121,26 +127,41 @@ class BlockedEmailView(CrmModelView):
             description="name@example.com blocks one address; @example.com a whole domain.",
         )
     }
-    form_args = {"reason": {"validators": [InputRequired()]}}
+    form_args = {"reason": {"validators": [InputRequired(), Length(max=500)]}}
 
-    def on_model_change(self, form, model, is_created):
-        raw = (form.address.data or "").strip().lower()
-        if raw.startswith("@"):
-            domain = raw[1:]
-            try:
-                validation.normalize_email("x@" + domain)
-            except ValueError:
-                raise ValidationError("That is not a valid domain.") from None
-            model.kind, model.domain, model.address_hash = "domain", domain, None
-        else:
-            try:
-                normalized = validation.normalize_email(raw)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from None
-            model.kind, model.domain = "address", None
-            model.address_hash = email_block_hash(normalized)
-        model.created_by_id = current_user.id
-        super().on_model_change(form, model, is_created)
+    def create_model(self, form):
+        from crm.actions.block_email import block_email
+
+        result, error = run_action(block_email, value=form.address.data or "",
+                                   reason=form.reason.data or "")
+        if error:
+            flash(error, "error")
+            return False
+        if result.skipped:
+            flash(result.message, "warning")
+        return db.session.get(BlockedEmail, result.details["block_id"])
+
+    def after_model_change(self, form, model, is_created):
+        pass  # the action wrote the audit event
+
+    @action("unblock", "Unblock")
+    def action_unblock(self, ids):
+        from crm.actions.block_email import unblock_email
+
+        for key in record_ids(ids):
+            result, error = run_action(unblock_email, block_id=key)
+            flash(error or result.message, "error" if error else "success")
+
+    @expose("/unblock/", methods=("POST",))
+    def unblock_view(self):
+        from crm.actions.block_email import unblock_email
+
+        key = request.form.get("id", type=record_id)
+        if key is None:
+            abort(400)
+        result, error = run_action(unblock_email, block_id=key)
+        flash(error or result.message, "error" if error else "success")
+        return redirect(self.get_url(".details_view", id=key))
 
 
 def _audit_details(view, context, model, name):

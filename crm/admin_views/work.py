@@ -22,11 +22,18 @@ def _refuse_blocked(model, attr: str, is_created: bool) -> None:
     from crm.actions import ActionError
     from crm.actions.block_email import ensure_not_blocked
 
-    if is_created or inspect(model).attrs[attr].history.has_changes():
-        try:
-            ensure_not_blocked(db.session, getattr(model, attr), what=model.__tablename__)
-        except ActionError as exc:
-            raise ValidationError(str(exc)) from None
+    with db.session.no_autoflush:  # the row being saved must not be flushed half-made
+        if is_created or inspect(model).attrs[attr].history.has_changes():
+            try:
+                ensure_not_blocked(db.session, getattr(model, attr), what=model.__tablename__)
+            except ActionError as exc:
+                raise ValidationError(str(exc)) from None
+        customer = getattr(model, "customer", None)
+        if is_created and customer is not None and customer.email_blocked:
+            raise ValidationError(
+                f"{customer.reference} has a blocked e-mail address: no new "
+                f"{model.__tablename__}s can be created for it."
+            )
 
 
 def _export_str(attr):
@@ -34,6 +41,7 @@ def _export_str(attr):
 
 
 class WorkAddressView(CrmModelView):
+    guard_redacted = True
     model_class = WorkAddress
     column_list = ["customer", "address_line_1", "town", "postcode", "occupier_surname",
                    "landlord", "status"]
@@ -61,6 +69,7 @@ class WorkAddressView(CrmModelView):
 
 
 class ServiceReminderView(CrmModelView):
+    guard_redacted = True
     model_class = ServiceReminder
     column_list = ["work_address", "due_on", "description", "status"]
     column_details_list = column_list + ["created_at", "updated_at"]
@@ -80,7 +89,22 @@ class ServiceReminderView(CrmModelView):
                                        "page_size": 10}}
 
 
+class DueReminderView(ServiceReminderView):
+    """The due list: reminders still due at active work addresses of active customers, so a
+    dormant customer's reminders drop off it (and come back when it is reactivated)."""
+
+    can_create = False
+    column_default_sort = ("due_on", False)
+
+    def base_query(self):
+        from crm.actions.dormant import due_reminders_query
+
+        due = due_reminders_query().with_only_columns(ServiceReminder.id).order_by(None)
+        return db.session.query(ServiceReminder).filter(ServiceReminder.id.in_(due))
+
+
 class LeadView(CrmModelView):
+    guard_redacted = True
     model_class = Lead
     column_list = ["first_name", "surname", "company_name", "email", "phone", "source",
                    "status", "customer", "created_at"]
@@ -107,6 +131,7 @@ class LeadView(CrmModelView):
 
 
 class BookingView(CrmModelView):
+    guard_redacted = True
     model_class = Booking
     column_list = ["reference", "customer", "title", "status", "starts_at", "ends_at",
                    "value", "attribution"]
@@ -148,6 +173,7 @@ class BookingView(CrmModelView):
 
 
 class NoteView(CrmModelView):
+    guard_redacted = True
     model_class = Note
     column_list = ["created_at", "customer", "kind", "body", "important",
                    "do_not_work_with_again", "author"]

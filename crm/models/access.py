@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
 from crm.models.customer import Customer, _in
+from crm.personal_data import ERASE, KEEP, placeholder
 
 ROLES = ("owner", "admin", "coordinator")
 
@@ -23,6 +24,10 @@ class User(UserMixin, Versioned, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Staff, not customers: a customer's erasure leaves them alone (the audit trail needs
+    # to say who acted); staff accounts are disabled or edited through user management.
+    __personal_data__ = {"email": KEEP, "name": KEEP, "role": KEEP, "password_hash": KEEP}
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
@@ -50,6 +55,13 @@ class PortalAccount(Versioned, Base):
     invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # The login e-mail is unique and NOT NULL: a per-row address that can never be delivered.
+    __personal_data__ = {
+        "email": placeholder("redacted-{id}@invalid"),
+        "password_hash": ERASE,
+        "invite_token_hash": ERASE,
+    }
 
     customer: Mapped[Customer] = relationship()
 

@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, insert, literal, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from crm.models.access import User
 from crm.models.base import Base, utcnow
+from crm.personal_data import KEEP
 
 
 class AuditEvent(Base):
@@ -24,6 +25,10 @@ class AuditEvent(Base):
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    # Who (staff) did what to which id; details never hold personal data (ids, references,
+    # counts), so the trail survives the redaction of its subjects untouched.
+    __personal_data__ = {"actor_label": KEEP, "verb": KEEP, "subject_type": KEEP, "details": KEEP}
 
     actor: Mapped[User | None] = relationship()
 
@@ -50,3 +55,32 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_each(
+    session: Session,
+    *,
+    actor: User | None,
+    verb: str,
+    customer_ids: list[int],
+    details: dict,
+    chunk: int = 5000,
+) -> None:
+    """One audit row per customer (what each customer's timeline reads), written with one
+    INSERT ... SELECT per ``chunk`` ids instead of one ORM object per customer."""
+    from crm.models.customer import Customer
+
+    now = utcnow()
+    for start in range(0, len(customer_ids), chunk):
+        ids = customer_ids[start : start + chunk]
+        session.execute(insert(AuditEvent).from_select(
+            ["created_at", "actor_id", "actor_label", "verb", "subject_type", "subject_id",
+             "details"],
+            select(
+                literal(now, DateTime),
+                literal(actor.id if actor is not None else None, Integer),
+                literal(actor.email if actor is not None else "system", String),
+                literal(verb, String), literal("Customer", String), Customer.id,
+                literal(details, JSON),
+            ).where(Customer.id.in_(ids)),
+        ))

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.models.base import Base, Money, Versioned
 from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
+from crm.personal_data import ERASE, KEEP, erase
 
 LEAD_STATUSES = ("new", "contacted", "converted", "lost")
 BOOKING_STATUSES = ("enquiry", "confirmed", "completed", "cancelled")
@@ -28,6 +29,18 @@ class Lead(Versioned, Base):
     message: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default="new", server_default="new")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+
+    # Redaction wipes the leads of the customer and those sent from its e-mail address.
+    __personal_data__ = {
+        "first_name": ERASE,
+        "surname": erase("[redacted]"),
+        "company_name": ERASE,
+        "email": ERASE,
+        "phone": ERASE,
+        "source": ERASE,  # free text, like the customer's advertising source
+        "message": ERASE,
+        "status": KEEP,
+    }
 
     customer: Mapped[Customer | None] = relationship()
 
@@ -58,6 +71,15 @@ class Booking(Versioned, Base):
     attribution: Mapped[str] = mapped_column(
         String(10), default="manual", server_default="manual"
     )
+
+    # The title is free text ("Smith wedding"); the reference, dates and value are kept.
+    __personal_data__ = {
+        "reference": KEEP,
+        "title": erase("[redacted]"),
+        "status": KEEP,
+        "contact_email": ERASE,
+        "attribution": KEEP,
+    }
 
     customer: Mapped[Customer] = relationship()
     work_address: Mapped[WorkAddress | None] = relationship()

@@ -18,6 +18,7 @@ from crm.models.access import User
 from crm.models.base import Base, Timestamped, Versioned
 from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
+from crm.personal_data import KEEP, erase
 
 NOTE_KINDS = ("note", "call", "email")
 
@@ -41,6 +42,8 @@ class Note(Versioned, Base):
         Boolean, default=False, server_default=false()
     )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+
+    __personal_data__ = {"kind": KEEP, "body": erase("[redacted]")}
 
     customer: Mapped[Customer | None] = relationship()
     work_address: Mapped[WorkAddress | None] = relationship()
@@ -73,6 +76,11 @@ class BlockedEmail(Timestamped, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     unblocked_at: Mapped[datetime | None] = mapped_column(DateTime)
     unblocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    # The block must outlive the redaction of the person: only a keyed hash of the address
+    # is stored. The reason is staff's justification for keeping the block, about conduct,
+    # not identity; domains are organisations' (a block is not tied to one customer).
+    __personal_data__ = {"kind": KEEP, "address_hash": KEEP, "domain": KEEP, "reason": KEEP}
 
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     unblocked_by: Mapped[User | None] = relationship(foreign_keys=[unblocked_by_id])

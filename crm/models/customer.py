@@ -22,6 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import ZERO, Base, Money, Timestamped, Versioned
+from crm.personal_data import (
+    DERIVED,
+    ERASE,
+    KEEP,
+    address_decisions,
+    erase,
+    placeholder,
+)
 
 CUSTOMER_KINDS = ("lead", "prospect", "client")
 CUSTOMER_TYPES = ("private", "company", "landlord")
@@ -54,6 +62,9 @@ class Tag(Timestamped, Base):
 
     name: Mapped[str] = mapped_column(String(60), unique=True)
     colour: Mapped[str | None] = mapped_column(String(20))
+
+    # Shared labels, not about anyone (a redacted customer's links to them are removed).
+    __personal_data__ = {"name": KEEP, "colour": KEEP}
 
     def __str__(self) -> str:
         return self.name
@@ -131,6 +142,28 @@ class Customer(AddressFields, Versioned, Base):
     # Lower-cased words the search index is built on; kept by crm.models.events.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
+    # Redaction (crm.personal_data): kept invoices still read "Redacted customer C-000123".
+    # The accounting reference is erased too: such codes are often built from the name, and
+    # the kept invoice numbers reconcile with the accounting system on their own.
+    __personal_data__ = {
+        "reference": KEEP,
+        "kind": KEEP,
+        "customer_type": KEEP,
+        "title": ERASE,
+        "first_name": ERASE,
+        "surname": placeholder("Redacted customer {reference}"),
+        "company_name": ERASE,
+        "email": ERASE,
+        "phone": ERASE,
+        "status": KEEP,
+        "advertising_source": ERASE,  # free text: "referred by …" names people
+        "price_book": KEEP,
+        "third_party_reference": ERASE,
+        "notes": ERASE,
+        "search_text": DERIVED,
+        **address_decisions(),
+    }
+
     # The ledger: stored, indexed, and rewritten by crm.ledger in the same transaction as
     # every money write, so a million customers sort and filter by it through an index.
     balance: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
@@ -190,6 +223,16 @@ class Contact(Versioned, Base):
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    __personal_data__ = {
+        "title": ERASE,
+        "first_name": ERASE,
+        "surname": erase("Redacted contact"),
+        "position": ERASE,
+        "email": ERASE,
+        "phone": ERASE,
+        "mobile": ERASE,
+    }
+
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 
     def __str__(self) -> str:
@@ -204,6 +247,14 @@ class Branch(AddressFields, Versioned, Base):
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+
+    # A sole trader's branch is their home or shop: its name, address and phone go too.
+    __personal_data__ = {
+        "name": erase("Redacted branch"),
+        "phone": ERASE,
+        "status": KEEP,
+        **address_decisions(),
+    }
 
     customer: Mapped[Customer] = relationship(back_populates="branches")
 

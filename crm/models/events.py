@@ -1,6 +1,6 @@
 """Session hooks that keep derived columns true whatever code path writes the rows:
-customer references and search text, document totals, and the stored ledger figures
-(recomputed in the same transaction, just before commit).
+customer references, search text and blocked-e-mail flag, document totals, and the stored
+ledger figures (recomputed in the same transaction, just before commit).
 
 Set-based UPDATEs bypass these hooks: an action that moves money rows in bulk calls
 ``crm.ledger.recompute`` for the customers it touched.
@@ -9,6 +9,7 @@ Set-based UPDATEs bypass these hooks: an action that moves money rows in bulk ca
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from crm.actions.block_email import blocked_addresses, canonical
 from crm.models import (
     Allocation,
     CreditNote,
@@ -72,6 +73,7 @@ def _touch_money(session: Session, obj) -> None:
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, flush_context, instances) -> None:
     with session.no_autoflush:
+        new_emails = []
         for obj in list(session.new) + list(session.dirty):
             if isinstance(obj, Customer):
                 if not obj.reference:
@@ -80,6 +82,9 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                     obj.reference, obj.first_name, obj.surname, obj.company_name,
                     obj.email, obj.phone, obj.postcode,
                 )
+                if obj in session.new or inspect(obj).attrs.email.history.has_changes():
+                    new_emails.append(obj)
+        _flag_blocked(session, new_emails)
         documents = set()
         for obj in list(session.new) + list(session.dirty) + list(session.deleted):
             if isinstance(obj, MONEY_TYPES):
@@ -100,6 +105,21 @@ def _before_flush(session: Session, flush_context, instances) -> None:
         for document in documents:
             if document not in session.deleted:
                 document.compute_totals()
+
+
+def _flag_blocked(session: Session, customers: list[Customer]) -> None:
+    """Set ``email_blocked`` of customers created or given a new e-mail in this flush: one
+    look-up for all of them. Refusing a blocked address is the caller's job
+    (``crm.actions.block_email.ensure_not_blocked``); keeping the flag true is the data's."""
+    if not customers:
+        return
+    blocked = blocked_addresses(session, [c.email for c in customers if c.email])
+    for customer in customers:
+        value = bool(customer.email and customer.email.strip()) and (
+            canonical(customer.email) in blocked
+        )
+        if customer.email_blocked != value:
+            customer.email_blocked = value
 
 
 def _ids(refs) -> set[int]:

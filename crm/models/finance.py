@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import ZERO, Base, Money, Versioned
 from crm.models.customer import Customer, _in
+from crm.personal_data import ERASE, KEEP, erase
 
 LINE_CATEGORIES = ("labour", "parts", "other")
 INVOICE_STATUSES = ("draft", "issued", "void")
@@ -72,6 +73,9 @@ class Invoice(DocumentTotals, Versioned, Base):
     # What is still owed; kept by crm.ledger with the customer's balance.
     outstanding: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
 
+    # Kept for legal retention with number, dates and amounts; the free-text notes go.
+    __personal_data__ = {"number": KEEP, "status": KEEP, "notes": ERASE}
+
     customer: Mapped[Customer] = relationship()
     lines: Mapped[list["InvoiceLine"]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
@@ -92,6 +96,10 @@ class InvoiceLine(LineFields, Versioned, Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
+    # Line descriptions are free text ("call-out to 12 Acacia Avenue for Mr Smith"); the
+    # category, quantity, prices and tax stay, so the document still adds up.
+    __personal_data__ = {"category": KEEP, "description": erase("[redacted]")}
+
 
 class CreditNote(DocumentTotals, Versioned, Base):
     __tablename__ = "credit_note"
@@ -110,6 +118,13 @@ class CreditNote(DocumentTotals, Versioned, Base):
     breakdown_style: Mapped[str] = mapped_column(
         String(20), default="none", server_default="none"
     )
+
+    __personal_data__ = {
+        "number": KEEP,
+        "status": KEEP,
+        "description": ERASE,
+        "breakdown_style": KEEP,
+    }
 
     customer: Mapped[Customer] = relationship()
     invoice: Mapped[Invoice | None] = relationship()
@@ -136,6 +151,9 @@ class CreditNoteLine(LineFields, Versioned, Base):
     )
     credit_note: Mapped[CreditNote] = relationship(back_populates="lines")
 
+    # As on invoice lines.
+    __personal_data__ = {"category": KEEP, "description": erase("[redacted]")}
+
 
 class Payment(Versioned, Base):
     __tablename__ = "payment"
@@ -151,6 +169,9 @@ class Payment(Versioned, Base):
     method: Mapped[str] = mapped_column(String(20), default="bank_transfer")
     reference: Mapped[str | None] = mapped_column(String(100))
     amount: Mapped[Decimal] = mapped_column(Money)
+
+    # Bank references usually carry the payer's name ("J SMITH INV-000123").
+    __personal_data__ = {"method": KEEP, "reference": ERASE}
 
     customer: Mapped[Customer] = relationship()
 

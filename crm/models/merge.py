@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.models.access import User
 from crm.models.base import Base, Timestamped
 from crm.models.customer import Customer
+from crm.personal_data import ERASE, KEEP
 
 
 class CustomerMerge(Timestamped, Base):
@@ -31,6 +32,9 @@ class CustomerMerge(Timestamped, Base):
     def __str__(self) -> str:
         return f"Merge #{self.id}"
 
+    # Redaction of the survivor or of a duplicate wipes the snapshot (undo then refuses).
+    __personal_data__ = {"duplicate_ids": KEEP, "survivor_before": ERASE}
+
 
 class CustomerMergeMove(Base):
     """One row changed by a merge: ``table_name.column_name`` of row ``row_id`` pointed at
@@ -47,3 +51,5 @@ class CustomerMergeMove(Base):
     column_name: Mapped[str] = mapped_column(String(40))
     row_id: Mapped[int] = mapped_column(Integer)
     from_customer_id: Mapped[int | None] = mapped_column(Integer)
+
+    __personal_data__ = {"kind": KEEP, "table_name": KEEP, "column_name": KEEP}

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
 from crm.models.customer import ADDRESS_STATUSES, AddressFields, Customer, _in
+from crm.personal_data import ERASE, KEEP, address_decisions, erase
 
 
 class WorkAddress(AddressFields, Versioned, Base):
@@ -32,6 +33,18 @@ class WorkAddress(AddressFields, Versioned, Base):
         Boolean, default=False, server_default=false()
     )
 
+    # Redacting the customer wipes the occupier and the address itself: for a private
+    # customer it is their home, and with the kept bookings it would still say who they are.
+    __personal_data__ = {
+        "occupier_title": ERASE,
+        "occupier_first_name": ERASE,
+        "occupier_surname": erase("Occupier"),
+        "occupier_phone": ERASE,
+        "occupier_email": ERASE,
+        "status": KEEP,
+        **address_decisions(),
+    }
+
     customer: Mapped[Customer] = relationship(foreign_keys=[customer_id])
     landlord: Mapped[Customer | None] = relationship(foreign_keys=[landlord_id])
 
@@ -50,6 +63,9 @@ class ServiceReminder(Versioned, Base):
     due_on: Mapped[date] = mapped_column(Date)
     description: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), default="due", server_default="due")
+
+    # Free text ("service Mrs Smith's boiler"): wiped with its work address.
+    __personal_data__ = {"description": erase("[redacted]"), "status": KEEP}
 
     work_address: Mapped[WorkAddress] = relationship()
 

@@ -4,6 +4,7 @@ from sqlalchemy import Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm.models.base import Base
+from crm.personal_data import KEEP
 
 PREFIXES = {"customer": "C-", "booking": "B-", "invoice": "INV-", "credit_note": "CN-"}
 
@@ -13,6 +14,8 @@ class DocumentSequence(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     next_value: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __personal_data__ = {"name": KEEP}
 
 
 def next_number(session: Session, name: str) -> str:

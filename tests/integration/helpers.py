@@ -370,6 +370,7 @@ SEEDS = {
     "booking": _seed_booking,
     "work_address": _seed_work_address,
     "service_reminder": _seed_service_reminder,
+    "due_reminder": _seed_service_reminder,  # due, at active addresses of active customers
     "note": _seed_note,
     "invoice": _seed_invoice,
     "credit_note": _seed_credit_note,
@@ -388,3 +389,53 @@ def seed(app, slug: str, n: int = 3) -> Seeded:
         made = SEEDS[slug](db.session, n)
         db.session.commit()
         return made
+
+
+# --- customer action screens ---------------------------------------------------------------
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+         "track", "wbr"}
+
+
+class _TestIdReader(HTMLParser):
+    """The text inside every element that carries ``data-testid="<testid>"``."""
+
+    def __init__(self, testid: str):
+        super().__init__(convert_charrefs=True)
+        self.testid = testid
+        self.found: list[str] = []
+        self._depth = 0  # > 0 while inside a matching element
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _VOID:
+            return
+        if self._depth:
+            self._depth += 1
+            self.found[-1] += " "
+        elif dict(attrs).get("data-testid") == self.testid:
+            self._depth = 1
+            self.found.append("")
+
+    def handle_endtag(self, tag):
+        if self._depth and tag not in _VOID:
+            self._depth -= 1
+            self.found[-1] += " "
+
+    def handle_data(self, data):
+        if self._depth:
+            self.found[-1] += data
+
+
+def by_testid(html: str, testid: str) -> list[str]:
+    """The text (whitespace collapsed) of each element of the page with that data-testid."""
+    reader = _TestIdReader(testid)
+    reader.feed(html)
+    return [" ".join(text.split()) for text in reader.found]
+
+
+def filter_arg(app, role: str, label: str, operation: str = "equals", slug: str = "customer"):
+    """The query-string key (``flt0_N``) of the list filter ``label`` / ``operation``."""
+    view = view_for(app, slug, role)
+    for key, (_index, flt) in view._filter_args.items():
+        if str(flt.name) == label and str(flt.operation()) == operation:
+            return f"flt0_{key}"
+    raise AssertionError(f"no filter {label!r} {operation!r} on {slug}_{role}")

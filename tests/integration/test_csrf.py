@@ -66,11 +66,20 @@ def test_inline_edit_without_the_token_is_refused(app, client, victim, token):
     assert load(app, Customer, victim, "surname") == {"surname": "Victim"}
 
 
+def test_confirmed_delete_without_the_token_is_refused(app, client, victim, token):
+    response = client.post(url("owner", "customer", "bulk/delete/"), csrf=False,
+                           data={"ids": str(victim), "confirm": "1", **token})
+
+    assert response.status_code == 400
+    assert count_rows(app, Customer) == 1
+
+
 def test_the_same_delete_with_the_token_works(app, client, victim):
     """The control: the requests above fail for want of the token, not for another reason."""
-    response = client.post(url("owner", "customer", "delete/"), data={"id": str(victim)})
+    response = client.post(url("owner", "customer", "bulk/delete/"),
+                           data={"ids": str(victim), "confirm": "1"})
 
-    assert response.status_code == 302
+    assert response.status_code == 200
     assert count_rows(app, Customer) == 0
 
 

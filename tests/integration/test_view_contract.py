@@ -59,6 +59,8 @@ CASES = {
     "service_reminder": Case({"work_address": Ref("work_address"), "due_on": "2026-09-01",
                               "description": "Gas safety"}, "description",
                              ("description", "Boiler service")),
+    # The due list edits the same reminders (creating happens in the reminders view).
+    "due_reminder": Case({}, "description", ("description", "Boiler service")),
     "note": Case({"customer": Ref("customer"), "body": "Rang back"}, "body",
                  ("body", "Rang twice")),
     "invoice": Case({"customer": Ref("customer"), "issue_date": "2026-05-01",

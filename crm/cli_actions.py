@@ -1,0 +1,148 @@
+"""``flask --app app crm ...`` commands for the customer actions: the same functions the
+admin screens call, for scripted clean-ups and for operators without a browser.
+
+Customers are named by reference (C-000123) or id; ``--actor EMAIL`` records a staff user in
+the audit trail (default: "system")."""
+
+import click
+from sqlalchemy import or_, select
+
+from crm.actions import ActionError, ActionResult
+from crm.cli import bp
+from crm.extensions import db
+from crm.models import Customer, User
+
+
+def _actor(email: str | None) -> User | None:
+    if not email:
+        return None
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.BadParameter(f"no staff user {email}", param_hint="--actor")
+    return user
+
+
+def _ids(references: tuple[str, ...]) -> list[int]:
+    ids = []
+    for ref in references:
+        found = db.session.scalar(
+            select(Customer.id).where(
+                or_(Customer.reference == ref.strip().upper(),
+                    Customer.id == (int(ref) if ref.strip().isdigit() else -1))
+            )
+        )
+        if found is None:
+            raise click.BadParameter(f"no customer {ref}", param_hint="CUSTOMER")
+        ids.append(found)
+    return ids
+
+
+def _run(fn, **kwargs) -> ActionResult:
+    """One transaction: commit what the action did, or roll back and exit non-zero."""
+    try:
+        result = fn(db.session, **kwargs)
+        db.session.commit()
+    except ActionError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.message or f"{result.changed} changed, {result.skipped_count} skipped.")
+    for skip in result.skipped:
+        click.echo(f"  {skip}")
+    return result
+
+
+actor_option = click.option("--actor", help="E-mail of the staff user to record as the actor.")
+
+
+@bp.cli.command("merge")
+@click.argument("survivor")
+@click.argument("duplicates", nargs=-1, required=True)
+@actor_option
+def merge_command(survivor: str, duplicates: tuple[str, ...], actor: str | None) -> None:
+    """Merge DUPLICATES into SURVIVOR (survivor's non-empty values win)."""
+    from crm.actions.merge import merge_customers
+
+    result = _run(merge_customers, survivor_id=_ids((survivor,))[0],
+                  duplicate_ids=_ids(duplicates), actor=_actor(actor))
+    click.echo(f"Merge #{result.merge_id}: undo with `flask --app app crm undo-merge "
+               f"{result.merge_id}` within 30 days.")
+
+
+@bp.cli.command("undo-merge")
+@click.argument("merge_id", type=int)
+@actor_option
+def undo_merge_command(merge_id: int, actor: str | None) -> None:
+    """Undo a merge (within 30 days, when nothing since makes it unsafe)."""
+    from crm.actions.merge import undo_merge
+
+    _run(undo_merge, merge_id=merge_id, actor=_actor(actor))
+
+
+@bp.cli.command("redact")
+@click.argument("customers", nargs=-1, required=True)
+@click.option("--confirm", "confirmation", required=True, help="Type REDACT: it cannot be undone.")
+@click.option("--block-email", is_flag=True, help="Also block their e-mail addresses.")
+@click.option("--reason", help="Reason for the e-mail block.")
+@actor_option
+def redact_command(customers, confirmation, block_email, reason, actor) -> None:
+    """Erase the personal data of CUSTOMERS (money records are kept)."""
+    from crm.actions.redact import redact_customers
+
+    _run(redact_customers, selection=_ids(customers), confirmation=confirmation,
+         block_email=block_email, block_reason=reason, actor=_actor(actor))
+
+
+@bp.cli.command("block-email")
+@click.argument("value")
+@click.option("--reason", required=True)
+@actor_option
+def block_email_command(value: str, reason: str, actor: str | None) -> None:
+    """Block an address (name@example.com) or a whole domain (@example.com)."""
+    from crm.actions.block_email import block_email
+
+    _run(block_email, value=value, reason=reason, actor=_actor(actor))
+
+
+@bp.cli.command("unblock-email")
+@click.argument("block_id", type=int)
+@actor_option
+def unblock_email_command(block_id: int, actor: str | None) -> None:
+    """Lift a block (its history is kept)."""
+    from crm.actions.block_email import unblock_email
+
+    _run(unblock_email, block_id=block_id, actor=_actor(actor))
+
+
+@bp.cli.command("set-dormant")
+@click.argument("customers", nargs=-1, required=True)
+@actor_option
+def set_dormant_command(customers, actor) -> None:
+    """Set CUSTOMERS dormant (their work addresses too)."""
+    from crm.actions.dormant import set_dormant
+
+    _run(set_dormant, selection=_ids(customers), actor=_actor(actor))
+
+
+@bp.cli.command("reactivate")
+@click.argument("customers", nargs=-1, required=True)
+@actor_option
+def reactivate_command(customers, actor) -> None:
+    """Make dormant or archived CUSTOMERS active again."""
+    from crm.actions.dormant import reactivate
+
+    _run(reactivate, selection=_ids(customers), actor=_actor(actor))
+
+
+@bp.cli.command("duplicates")
+@click.option("--reason", type=click.Choice(("email", "phone", "name_postcode")))
+@click.option("--limit", default=25, show_default=True, help="How many groups to print.")
+def duplicates_command(reason: str | None, limit: int) -> None:
+    """Print groups of possible duplicate customers."""
+    from crm.actions.duplicates import iter_duplicate_groups
+
+    for shown, group in enumerate(iter_duplicate_groups(db.session, reason)):
+        if shown >= limit:
+            click.echo(f"... (first {limit} groups; --limit for more)")
+            break
+        refs = ", ".join(c.reference for c in group.customers)
+        click.echo(f"same {group.reason.replace('_', ' and ')}: {refs}")
