@@ -135,14 +135,16 @@ def reactivate_command(customers, actor) -> None:
 
 @bp.cli.command("duplicates")
 @click.option("--reason", type=click.Choice(("email", "phone", "name_postcode")))
-@click.option("--limit", default=25, show_default=True, help="How many groups to print.")
+@click.option("--limit", default=25, show_default=True, type=click.IntRange(1, 200),
+              help="How many groups to print.")
 def duplicates_command(reason: str | None, limit: int) -> None:
-    """Print groups of possible duplicate customers."""
-    from crm.actions.duplicates import iter_duplicate_groups
+    """Print the first groups of possible duplicate customers."""
+    from crm.actions.duplicates import find_duplicate_groups
 
-    for shown, group in enumerate(iter_duplicate_groups(db.session, reason)):
-        if shown >= limit:
-            click.echo(f"... (first {limit} groups; --limit for more)")
-            break
+    page = find_duplicate_groups(db.session, reason=reason, limit=limit)
+    for group in page.groups:
         refs = ", ".join(c.reference for c in group.customers)
-        click.echo(f"same {group.reason.replace('_', ' and ')}: {refs}")
+        click.echo(f"{group.label}: {refs}")
+    if page.next_after:
+        click.echo(f"... (the first {limit}; --limit for more, or the admin's Possible "
+                   "duplicates page)")

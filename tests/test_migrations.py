@@ -154,6 +154,30 @@ def test_search_index_objects_are_made_by_the_migrations(empty_app):
     assert _expected_search_objects() <= _search_index_objects()
 
 
+def _index_sql(name: str) -> str | None:
+    """The CREATE INDEX statement the database keeps for ``name`` (None: no such index)."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"
+    else:
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = :n"
+    found = db.session.execute(text(query), {"n": name}).scalar()
+    db.session.rollback()
+    return found
+
+
+def test_the_duplicates_name_key_index_is_made_by_the_migrations(empty_app):
+    """Autogenerate cannot compare expression indexes (migrations/env.py leaves this one
+    out), so check it here: an index over the very expression the duplicates finder groups
+    by, over live customers only."""
+    upgrade()
+
+    made = _index_sql("ix_customer_name_postcode_key")
+    assert made is not None
+    flat = " ".join(made.lower().replace("::text", "").replace("(", " ").replace(")", " ").split())
+    assert "lower surname" in flat and "replace upper postcode" in flat
+    assert "merged_into_id is null" in flat
+
+
 def test_downgrading_the_newest_revision_and_upgrading_again_restores_the_schema(empty_app):
     upgrade()
     before = _schema_snapshot()
@@ -210,7 +234,8 @@ def _model_names(table) -> dict[str, set]:
         "fk": named(ForeignKeyConstraint),
         "ck": named(CheckConstraint),
         "uq": named(UniqueConstraint),
-        "ix": {ix.name for ix in table.indexes},
+        "ix": {ix.name for ix in table.indexes
+               if _env_include_object()(ix, ix.name, "index", False, None)},
     }
 
 

@@ -105,6 +105,15 @@ class Customer(AddressFields, Versioned, Base):
         _live_index("ix_customer_status_id", "status", "id"),
         _live_index("ix_customer_postcode_id", "postcode", "id"),
         _live_index("ix_customer_reference_id", "reference", "id"),
+        # The "same surname and postcode" key of the possible-duplicates list
+        # (crm.actions.duplicates.name_postcode_key, the same text, or SQLite ignores it).
+        Index(
+            "ix_customer_name_postcode_key",
+            text("(lower(surname) || '|' || replace(upper(postcode), ' ', ''))"),
+            "id",
+            sqlite_where=text(LIVE),
+            postgresql_where=text(LIVE),
+        ),
         # Only the flagged few: the "blocked e-mail" filter reads this, never a scan.
         Index(
             "ix_customer_email_blocked",
