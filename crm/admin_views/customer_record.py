@@ -189,11 +189,18 @@ class CustomerRecordMixin:
         return super().edit_view()
 
     def render(self, template, **kwargs):
-        if template == self.details_template and isinstance(kwargs.get("model"), Customer):
+        model = kwargs.get("model")
+        if template == self.details_template and isinstance(model, Customer):
             kind = request.args.get("timeline", "all")
             kwargs["record"] = record_context(
-                db.session, kwargs["model"], self.role, kind if kind in TIMELINE_KINDS else "all"
+                db.session, model, self.role, kind if kind in TIMELINE_KINDS else "all"
             )
+        elif template == self.edit_template and isinstance(model, Customer) and model.id:
+            # The pinned warning shows on every screen of the customer, the form included.
+            kwargs["pinned"] = db.session.scalars(
+                select(Note).where(Note.customer_id == model.id, Note.important.is_(True))
+                .order_by(Note.created_at.desc()).limit(10)
+            ).all()
         return super().render(template, **kwargs)
 
     # --- record-page buttons ---------------------------------------------------------------

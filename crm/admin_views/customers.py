@@ -201,6 +201,7 @@ class CustomerView(CustomerBulkMixin, CustomerMergeMixin, CustomerRecordMixin, C
     column_default_sort = ("id", True)
     default_order_index = "ix_customer_live_id"
     list_template = "admin/customer/list.html"
+    edit_template = "admin/customer/edit.html"
 
     def base_query(self):
         return db.session.query(Customer).filter(Customer.merged_into_id.is_(None))

@@ -107,6 +107,19 @@ def test_do_not_work_with_again_heads_the_banner_in_red(app, client, login, pers
     assert re.search(r'class="alert alert-danger" data-testid="pinned-banner"', html)
 
 
+def test_the_pinned_warning_also_heads_the_edit_form(app, client, login, person):
+    login("coordinator")
+    with app.app_context():
+        f.make_note(db.session, db.session.get(Customer, person["id"]), important=True,
+                    do_not_work_with_again=True, body="Did not pay for two gigs.")
+        db.session.commit()
+
+    response = client.get(f"/admin/coordinator/customer/edit/?id={person['id']}")
+    banner = by_testid(text_of(response), "pinned-banner")[0]
+    assert banner.startswith("Do not work with again.")
+    assert "Did not pay for two gigs." in banner
+
+
 # --- notes -------------------------------------------------------------------------------------
 def test_adding_a_note_from_the_page(app, client, login, person):
     login("coordinator")
