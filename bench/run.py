@@ -131,6 +131,7 @@ def prepare(database: str, size: int, seed: int, pg_url: str, reuse: bool) -> di
         info = json.loads(mark.read_text())
         if info.get("seed") == seed and info.get("size") == size:
             log(f"{database} {size:,}: reusing the database seeded {info['seeded_at']}")
+            flask(["db", "upgrade"], info["url"])  # a reused database is brought to head
             return info
     if database == "postgresql":
         for other in WORK.glob("postgresql-*.seeded.json"):

@@ -2,10 +2,8 @@
 attached is really deleted (with its contacts, branches and tags); the confirmation page's
 plan says which and why; set-based, with a constant number of statements."""
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import func, inspect, select
 
 import crm.actions.archive as archive_module
 import crm.actions.dormant as dormant_module
@@ -18,34 +16,11 @@ from crm.models import (
     Customer,
     CustomerMerge,
     Tag,
-    User,
     customer_tag,
 )
 from crm.models.base import utcnow
 from tests import factories as f
-
-
-@pytest.fixture
-def owner(session):
-    user = User(email="owner@example.com", role="owner", password_hash="-")
-    session.add(user)
-    session.commit()
-    return user
-
-
-@contextmanager
-def statements(session):
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.unit.conftest import count_statements as statements
 
 
 def exists(session, customer) -> bool:

@@ -2,12 +2,10 @@
 customers who use it are flagged, the flag follows every later create, edit and unblock, and
 a blocked address cannot be used to create a customer."""
 
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 import crm.actions.block_email as block_module
 from crm.actions import SAMPLE, ActionError
@@ -18,33 +16,10 @@ from crm.actions.block_email import (
     is_email_blocked,
     unblock_email,
 )
-from crm.models import AuditEvent, BlockedEmail, Customer, User
+from crm.models import AuditEvent, BlockedEmail, Customer
 from crm.security import email_block_hash
 from tests.factories import make_customer
-
-
-@pytest.fixture
-def owner(session):
-    user = User(email="owner@example.com", role="owner", password_hash="-")
-    session.add(user)
-    session.commit()
-    return user
-
-
-@contextmanager
-def statements(session):
-    """Counts the SQL statements sent while the block runs."""
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.unit.conftest import count_statements as statements
 
 
 def flag(session, customer) -> bool:

@@ -2,13 +2,12 @@
 reversal, the due list, the automated-contact rule, the audit trail, and set-based work
 (a constant number of statements whatever the selection)."""
 
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 import crm.actions.dormant as dormant_module
 from crm.actions import ActionError
@@ -21,32 +20,10 @@ from crm.actions.dormant import (
     reactivate,
     set_dormant,
 )
-from crm.models import AuditEvent, Customer, Note, User, WorkAddress
+from crm.models import AuditEvent, Customer, Note, WorkAddress
 from crm.models.base import utcnow
 from tests.factories import make_customer, make_note, make_reminder, make_work_address
-
-
-@pytest.fixture
-def owner(session):
-    user = User(email="owner@example.com", role="owner", password_hash="-")
-    session.add(user)
-    session.commit()
-    return user
-
-
-@contextmanager
-def statements(session):
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.unit.conftest import count_statements as statements
 
 
 def stored(session, model, obj, *columns):
