@@ -140,3 +140,20 @@ def test_coordinator_sets_a_selection_dormant_from_the_list(app, page, sign_in):
         "dormant", "dormant", "dormant", "active"]
     page.get_by_role("link", name="Back to the list").click()
     expect(row(page, first["ref"]).locator("td.col-status")).to_have_text("dormant")
+
+
+def test_the_record_page_opens_the_tab_in_the_address_and_keeps_it(app, page, sign_in):
+    """A timeline filter reloads the page on its tab; a tab clicked shows in the address, so
+    a reload or a shared link lands there too."""
+    (person,) = seed(app, {"first_name": "Tess", "surname": "Tabber"})
+    sign_in("coordinator")
+
+    page.goto(f"/admin/coordinator/customer/details/?id={person['id']}")
+    expect(page.locator("#tab-details")).to_be_visible()
+    page.get_by_test_id("tab-timeline").click()
+    expect(page).to_have_url(re.compile(r"#tab-timeline$"))
+    page.get_by_role("link", name="notes", exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"timeline=notes#tab-timeline$"))
+    expect(page.locator("#tab-timeline")).to_be_visible()
+    expect(page.locator("#tab-details")).to_be_hidden()
