@@ -395,7 +395,9 @@ def environment() -> dict:
 
 
 def write_summary(results_dir: Path) -> Path:
-    files = sorted(results_dir.glob("*.json"),
+    # Only this script's page figures (<database>-<size>.json); other benches write beside them.
+    files = sorted((p for p in results_dir.glob("*.json")
+                    if p.name.startswith(("sqlite-", "postgresql-"))),
                    key=lambda p: (json.loads(p.read_text())["size"], p.name))
     lines = [
         "# Benchmark results",
