@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_login import current_user
@@ -260,6 +261,15 @@ class CrmModelView(ModelView):
         if self.role not in self.action_roles.get(name, STAFF):
             return False
         return self.is_accessible() and super().is_action_allowed(name)
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        """A bulk action this role may not run is refused outright (403), not bounced back to
+        the list as if nothing had been asked."""
+        name = request.form.get("action", "")
+        if name in self._actions_data and not self.is_action_allowed(name):
+            abort(403)
+        return super().action_view()
 
     # --- queries ----------------------------------------------------------------------
     def base_query(self):

@@ -319,7 +319,7 @@ def test_a_coordinator_can_neither_see_nor_run_a_merge(app, client, login, pair)
     via_action = client.post("/admin/coordinator/customer/action/",
                              data={"action": "merge",
                                    "rowid": [str(pair["keep"]), str(pair["dup"])]})
-    assert via_action.status_code in (302, 403)
+    assert via_action.status_code == 403
     assert "merge/" not in via_action.headers.get("Location", "")
     assert load(app, Customer, pair["dup"], "merged_into_id") == {"merged_into_id": None}
 
