@@ -22,6 +22,11 @@ from crm.models import Customer
 
 MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
 PREVIEW = 20  # references listed on a confirmation page
+# Bulk actions run inside the request (DESIGN §10: until background jobs exist, with a bounded
+# size and a clear message past it). At these sizes a run takes seconds to tens of seconds
+# (bench/README.md); past them the user narrows the filter and runs it in parts.
+MAX_ROWS = 200_000
+MAX_ROWS_REDACT = 20_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Verb:
     typed_word: str | None = None  # a word the user must type to confirm
     offers_block: bool = False
     danger: bool = False
+    max_rows: int = MAX_ROWS
 
 
 def _set_dormant(session, actor, selection, form):
@@ -107,7 +113,7 @@ VERBS: dict[str, Verb] = {
              "payments are kept with their numbers, dates and amounts under the name "
              "\"Redacted customer C-…\". This cannot be undone.",
              FINANCE, _redact, reason="Reason for the e-mail block (if blocking)",
-             typed_word="REDACT", offers_block=True, danger=True),
+             typed_word="REDACT", offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
     )
 }
 
@@ -200,16 +206,30 @@ class CustomerBulkMixin:
             "block": request.form.get("block") == "1",
         }
 
+    def _count(self, selection) -> int:
+        return db.session.scalar(select(func.count()).select_from(selection.subquery()))
+
+    @staticmethod
+    def _too_many(spec: Verb, count: int) -> str | None:
+        if count <= spec.max_rows:
+            return None
+        return (f"That is {count:,} customers; \"{spec.label}\" runs on at most "
+                f"{spec.max_rows:,} at a time. Narrow the filter (by status, postcode, kind…) "
+                "and run it in parts. Nothing was changed.")
+
     def _confirm_page(self, spec: Verb, selection, error: str | None = None, status: int = 200):
         if selection is None:
             return self._no_selection()
-        count = db.session.scalar(select(func.count()).select_from(selection.subquery()))
+        count = self._count(selection)
+        too_many = self._too_many(spec, count)
+        if too_many and not error:
+            error, status = too_many, 400
         references = db.session.scalars(
             select(Customer.reference).where(Customer.id.in_(selection))
             .order_by(Customer.id).limit(PREVIEW)
         ).all()
         plan = None
-        if spec.name == "delete" and count:
+        if spec.name == "delete" and count and not too_many:
             from crm.actions.archive import deletion_plan
 
             plan = deletion_plan(db.session, selection=selection)
@@ -221,6 +241,7 @@ class CustomerBulkMixin:
         return self.render(
             "admin/customer/confirm.html", verb=spec, count=count, references=references,
             ids=ids, all_matching=all_matching, plan=plan, error=error,
+            runnable=count and not too_many,
             form=self._form_values() if request.method == "POST" else {},
             action_url=self.get_url(".bulk_view", verb=spec.name,
                                     **({"all": "1", **self._list_args()} if all_matching else {})),
@@ -249,6 +270,8 @@ class CustomerBulkMixin:
         if spec.offers_block and form["block"] and not form["reason"]:
             return self._confirm_page(spec, selection, "Give a reason for the e-mail block; "
                                       "nothing was changed.", 400)
+        if self._too_many(spec, self._count(selection)):
+            return self._confirm_page(spec, selection)
         result, error = run_action(
             lambda session, actor: spec.run(session, actor, selection, form)
         )

@@ -154,6 +154,33 @@ def test_set_dormant_on_everything_matching_the_postcode_filter(app, client, log
         == ["dormant", "dormant", "dormant", "archived", "active"]
 
 
+def test_more_rows_than_a_bulk_action_takes_at_once_are_refused_with_a_message(
+        app, client, login, crowd, monkeypatch):
+    """Bulk actions run in the request, so each has a ceiling; past it the page says so,
+    offers no button, and a forged confirmation changes nothing."""
+    import dataclasses
+
+    from crm.admin_views import customer_bulk
+
+    verb = customer_bulk.VERBS["set_dormant"]
+    monkeypatch.setitem(customer_bulk.VERBS, "set_dormant", dataclasses.replace(verb, max_rows=2))
+    login("coordinator")
+    postcode = filter_arg(app, "coordinator", "Postcode")
+    query = {"all": "1", postcode: "LS1 1AA"}
+
+    page = client.get(bulk("coordinator", "set_dormant"), query_string=query)
+    html = text_of(page)
+    assert page.status_code == 400
+    assert "That is 3 customers; \"Set dormant\" runs on at most 2 at a time." in unescape(
+        by_testid(html, "action-error")[0])
+    assert not by_testid(html, "confirm-button")
+
+    forged = client.post(bulk("coordinator", "set_dormant"), query_string=query,
+                         data={"confirm": "1"})
+    assert forged.status_code == 400
+    assert statuses(app, crowd["a1"], crowd["a2"]) == ["active", "active"]
+
+
 def test_all_matching_the_status_filter_reaches_archived_customers(app, client, login, crowd):
     login("owner")
     status = filter_arg(app, "owner", "Status")
