@@ -17,7 +17,7 @@ from sqlalchemy import case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crm.actions import SAMPLE, ActionResult, Selection, Skip
-from crm.actions.dormant import (
+from crm.actions.bulk import (
     MERGED,
     Group,
     live_in,

@@ -62,17 +62,23 @@ def record_each(
     *,
     actor: User | None,
     verb: str,
-    customer_ids: list[int],
     details: dict,
+    criterion=None,
+    customer_ids: list[int] | None = None,
     chunk: int = 5000,
 ) -> None:
-    """One audit row per customer (what each customer's timeline reads), written with one
-    INSERT ... SELECT per ``chunk`` ids instead of one ORM object per customer."""
+    """One audit row per customer (what each customer's timeline reads) meeting
+    ``criterion`` (a condition on Customer) or among ``customer_ids``, written with one
+    INSERT ... SELECT (per ``chunk`` ids) instead of one ORM object per customer."""
     from crm.models.customer import Customer
 
+    if criterion is not None:
+        criteria = [criterion]
+    else:
+        ids = list(customer_ids or ())
+        criteria = [Customer.id.in_(ids[i : i + chunk]) for i in range(0, len(ids), chunk)]
     now = utcnow()
-    for start in range(0, len(customer_ids), chunk):
-        ids = customer_ids[start : start + chunk]
+    for where in criteria:
         session.execute(insert(AuditEvent).from_select(
             ["created_at", "actor_id", "actor_label", "verb", "subject_type", "subject_id",
              "details"],
@@ -82,5 +88,5 @@ def record_each(
                 literal(actor.email if actor is not None else "system", String),
                 literal(verb, String), literal("Customer", String), Customer.id,
                 literal(details, JSON),
-            ).where(Customer.id.in_(ids)),
+            ).where(where),
         ))

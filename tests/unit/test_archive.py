@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 import crm.actions.archive as archive_module
-import crm.actions.dormant as dormant_module
+import crm.actions.bulk as bulk_module
 from crm.actions.archive import ATTACHED, OWN, delete_customers, deletion_plan
 from crm.models import (
     AuditEvent,
@@ -171,7 +171,7 @@ def test_a_mixed_selection_from_a_filter(session, owner):
 
 
 def test_the_plan_samples_reasons_but_counts_exactly(session, owner, monkeypatch):
-    monkeypatch.setattr(dormant_module, "SAMPLE", 3)
+    monkeypatch.setattr(bulk_module, "SAMPLE", 3)
     for _ in range(5):
         f.make_note(session, f.make_customer(session, postcode="LS4 4DD"))
 
