@@ -6,14 +6,11 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 
 from crm.admin_views.base import FINANCE, role_views
+from crm.admin_views.credit_notes import CreditNoteView
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
 from crm.admin_views.duplicates import duplicates_views
-from crm.admin_views.money import (
-    AllocationView,
-    CreditNoteView,
-    InvoiceView,
-    PaymentView,
-)
+from crm.admin_views.invoices import InvoiceView
+from crm.admin_views.payments import AllocationView, PaymentView
 from crm.admin_views.settings import AuditEventView, BlockedEmailView, PortalAccountView, UserView
 from crm.admin_views.work import (
     BookingView,

@@ -72,11 +72,21 @@ class Invoice(DocumentTotals, Versioned, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # What is still owed; kept by crm.ledger with the customer's balance.
     outstanding: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
+    # Where the work was done (its landlord and address are tags of the address format).
+    work_address_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_address.id"), index=True
+    )
+    # How the invoice is addressed: lines of tags such as [customer_name] or
+    # "[landlord_name] c/o [customer_name]"; NULL means the customer's own address.
+    address_format: Mapped[str | None] = mapped_column(Text)
 
-    # Kept for legal retention with number, dates and amounts; the free-text notes go.
-    __personal_data__ = {"number": KEEP, "status": KEEP, "notes": ERASE}
+    # Kept for legal retention with number, dates and amounts; the free-text notes go, and
+    # so does an address format (it may spell out a name as plain text).
+    __personal_data__ = {"number": KEEP, "status": KEEP, "notes": ERASE,
+                         "address_format": ERASE}
 
     customer: Mapped[Customer] = relationship()
+    work_address: Mapped["WorkAddress | None"] = relationship()  # noqa: F821
     lines: Mapped[list["InvoiceLine"]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
     )
