@@ -76,6 +76,8 @@ class Invoice(DocumentTotals, Versioned, Base):
     work_address_id: Mapped[int | None] = mapped_column(
         ForeignKey("work_address.id"), index=True
     )
+    # The customer's contact it is for: statements can be grouped by contact.
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     # How the invoice is addressed: lines of tags such as [customer_name] or
     # "[landlord_name] c/o [customer_name]"; NULL means the customer's own address.
     address_format: Mapped[str | None] = mapped_column(Text)
@@ -87,6 +89,7 @@ class Invoice(DocumentTotals, Versioned, Base):
 
     customer: Mapped[Customer] = relationship()
     work_address: Mapped["WorkAddress | None"] = relationship()  # noqa: F821
+    contact: Mapped["Contact | None"] = relationship()  # noqa: F821
     lines: Mapped[list["InvoiceLine"]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
     )
