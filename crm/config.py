@@ -1,8 +1,11 @@
 """Settings from environment variables, with safe defaults for development."""
 
+import logging
 import os
 import secrets
 from pathlib import Path
+
+MAIL_BACKENDS = ("outbox", "smtp")
 
 
 class ConfigError(RuntimeError):
@@ -40,6 +43,54 @@ def _create_secret_file(key_file: Path) -> None:
             draft.unlink()
 
 
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _mail_settings(instance: Path, production: bool) -> dict:
+    """Where e-mail goes (DESIGN §7: never silently dropped). Without ``MAIL_SERVER`` every
+    message is written to the outbox folder (shown in the admin under Settings > Outbox); in
+    production that is allowed, so that a new install can start, but logged as a warning at
+    every start, since nobody receives those messages until someone reads the folder."""
+    server = os.environ.get("MAIL_SERVER", "").strip() or None
+    backend = os.environ.get("MAIL_BACKEND", "").strip().lower() or (
+        "smtp" if server else "outbox")
+    if backend not in MAIL_BACKENDS:
+        raise ConfigError(f"MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}, "
+                          f"not {backend!r}.")
+    if backend == "smtp" and not server:
+        raise ConfigError("MAIL_BACKEND=smtp needs MAIL_SERVER (the SMTP host name).")
+    sender = os.environ.get("MAIL_FROM", "").strip()
+    if backend == "smtp" and production and not sender:
+        raise ConfigError("MAIL_FROM must be set in production when sending through SMTP "
+                          "(the address statements come from).")
+    if backend == "outbox" and production:
+        logging.getLogger("crm.mail").warning(
+            "No MAIL_SERVER in production: e-mail is written to the outbox folder %s and "
+            "nobody receives it. Set MAIL_SERVER (and MAIL_FROM) to send it.",
+            os.environ.get("MAIL_OUTBOX_DIR") or instance / "outbox")
+    try:
+        port = int(os.environ.get("MAIL_PORT") or 587)
+        timeout = float(os.environ.get("MAIL_TIMEOUT") or 30)
+    except ValueError as exc:
+        raise ConfigError(f"MAIL_PORT and MAIL_TIMEOUT must be numbers ({exc}).") from None
+    return {
+        "MAIL_BACKEND": backend,
+        "MAIL_OUTBOX_DIR": os.environ.get("MAIL_OUTBOX_DIR") or str(instance / "outbox"),
+        "MAIL_SERVER": server,
+        "MAIL_PORT": port,
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        # STARTTLS on the submission port unless told otherwise (a local relay on port 25).
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS", True),
+        "MAIL_TIMEOUT": timeout,
+        "MAIL_FROM": sender or "CRM <noreply@localhost>",
+    }
+
+
 def load_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -71,9 +122,12 @@ def load_config(instance_path: str) -> dict:
         "CRM_LOGIN_LIMIT_PER_ADDRESS": os.environ.get("CRM_LOGIN_LIMIT_PER_ADDRESS", "30/minute"),
         "CRM_DEFAULT_REGION": os.environ.get("CRM_DEFAULT_REGION", "GB"),
         "CRM_CURRENCY": os.environ.get("CRM_CURRENCY", "GBP"),
+        # The business's name as customers know it: e-mail subjects and signatures.
+        "CRM_BUSINESS_NAME": os.environ.get("CRM_BUSINESS_NAME", "").strip() or "Our business",
         "CRM_COUNT_CAP": int(os.environ.get("CRM_COUNT_CAP", 10_000)),
         "FLASK_ADMIN_SWATCH": "cerulean",
         # Server-Timing / X-SQL-Statements on responses: on in development, opt-in in production.
         "CRM_TIMING_HEADERS": os.environ.get("CRM_TIMING_HEADERS", "0" if production else "1")
         == "1",
+        **_mail_settings(instance, production),
     }

@@ -39,7 +39,7 @@ _LIVE_INVOICE = aliased(Invoice, name="live_invoice")
 _LIVE_NOTE = aliased(CreditNote, name="live_credit_note")
 
 
-def _live_allocations(*criteria, payments_of=None, credit_notes_of=None):
+def live_allocations(*criteria, payments_of=None, credit_notes_of=None):
     """SUM of the live allocations meeting ``criteria`` (see the module docstring); or of
     those made from the payments, or the credit notes, of a customer (a column to correlate).
 
@@ -67,7 +67,7 @@ def _live_allocations(*criteria, payments_of=None, credit_notes_of=None):
 
 
 def _allocated_to(invoice_id_col):
-    return _zero(_live_allocations(Allocation.invoice_id == invoice_id_col).scalar_subquery())
+    return _zero(live_allocations(Allocation.invoice_id == invoice_id_col).scalar_subquery())
 
 
 def _cents(expr):
@@ -99,10 +99,10 @@ def _figures(customer_id_col, today: date) -> dict:
         .scalar_subquery()
     )
     allocated_from_payments = _zero(
-        _live_allocations(payments_of=customer_id_col).scalar_subquery()
+        live_allocations(payments_of=customer_id_col).scalar_subquery()
     )
     allocated_from_credits = _zero(
-        _live_allocations(credit_notes_of=customer_id_col).scalar_subquery()
+        live_allocations(credit_notes_of=customer_id_col).scalar_subquery()
     )
     overdue = and_(open_invoice, Invoice.due_date < today)
     return {
@@ -290,7 +290,7 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
                          "customers.")
     others = Allocation.id != allocation.id if allocation.id else True
     to_invoice = session.execute(
-        select(_zero(_live_allocations(Allocation.invoice_id == invoice.id, others)
+        select(_zero(live_allocations(Allocation.invoice_id == invoice.id, others)
                      .scalar_subquery()))
     ).scalar_one()
     if allocation.amount > invoice.total - to_invoice:
@@ -299,7 +299,7 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
         Allocation.payment_id if isinstance(source, Payment) else Allocation.credit_note_id
     )
     from_source = session.execute(
-        select(_zero(_live_allocations(source_col == source.id, others).scalar_subquery()))
+        select(_zero(live_allocations(source_col == source.id, others).scalar_subquery()))
     ).scalar_one()
     available = (source.amount if isinstance(source, Payment) else source.total) - from_source
     if allocation.amount > available:

@@ -137,3 +137,21 @@ def make_portal_account(session, customer, **overrides):
     values = dict(customer=customer, email=f"portal{next(_counter)}@example.com")
     values.update(overrides)
     return _add(session, PortalAccount(**values))
+
+
+def make_invoice_with_lines(session, customer, lines, *, status="issued", **overrides):
+    """An invoice with ``lines`` (dicts of InvoiceLine fields: description, quantity,
+    unit_price, ...) in place before its first flush: once issued, lines cannot change."""
+    due = date.today() + timedelta(days=14)
+    values = dict(customer=customer, status=status, issue_date=due - timedelta(days=30),
+                  due_date=due)
+    if status != "draft":
+        values["number"] = next_number(session, "invoice")
+    values.update(overrides)
+    invoice = Invoice(**values)
+    for position, line in enumerate(lines):
+        fields = {"description": "Work", "quantity": Decimal("1"), "position": position, **line}
+        fields = {k: Decimal(v) if k in ("quantity", "unit_price", "tax_rate") else v
+                  for k, v in fields.items()}
+        invoice.lines.append(InvoiceLine(**fields))
+    return _add(session, invoice)

@@ -10,6 +10,7 @@ from crm.admin_views.credit_notes import CreditNoteView
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
 from crm.admin_views.duplicates import duplicates_views
 from crm.admin_views.invoices import InvoiceView
+from crm.admin_views.outbox import outbox_views
 from crm.admin_views.payments import AllocationView, PaymentView
 from crm.admin_views.settings import AuditEventView, BlockedEmailView, PortalAccountView, UserView
 from crm.admin_views.work import (
@@ -67,6 +68,8 @@ def init_admin(app: Flask) -> Admin:
             admin.add_view(view)
             slugs.setdefault(view.role, set()).add(slug)
     for view in duplicates_views():
+        admin.add_view(view)
+    for view in outbox_views():
         admin.add_view(view)
     app.extensions["crm_role_slugs"] = slugs
     return admin

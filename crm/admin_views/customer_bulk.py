@@ -8,14 +8,19 @@ action through ``run_action`` (one transaction) and shows what changed and what 
 Nothing here decides a business rule: each verb calls one function of ``crm.actions``.
 """
 
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
-from flask import abort, request
+from flask import abort, request, send_file
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import Select, func, select
 
+from crm import mail
+from crm.actions import ActionError
+from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
 from crm.admin_views.base import FINANCE, STAFF, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer
@@ -42,6 +47,8 @@ class Verb:
     offers_block: bool = False
     danger: bool = False
     max_rows: int = MAX_ROWS
+    download: bool = False  # ends in a file download (run gets form["out"]), not the results
+    dated: bool = False  # statements: ``explain`` names the date ({as_of}), from ?as_of=
 
 
 def _set_dormant(session, actor, selection, form):
@@ -83,6 +90,30 @@ def _redact(session, actor, selection, form):
     )
 
 
+def statement_date(form) -> date | None:
+    """The statements' date from ``as_of`` (YYYY-MM-DD); none means today."""
+    text = form.get("as_of") or ""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ActionError(f"The statement date must be a date like {date.today():%Y-%m-%d}; "
+                          "nothing was made or sent.") from None
+
+
+def _statements_zip(session, actor, selection, form):
+    return statements_zip(session, selection=selection, actor=actor, out=form["out"],
+                          as_of=statement_date(form))
+
+
+def _email_statements(session, actor, selection, form):
+    as_of = statement_date(form)
+    with mail.connection() as send:  # one SMTP session for the whole run
+        return email_statements(session, selection=selection, actor=actor, as_of=as_of,
+                                send=send)
+
+
 VERBS: dict[str, Verb] = {
     verb.name: verb
     for verb in (
@@ -114,6 +145,16 @@ VERBS: dict[str, Verb] = {
              "\"Redacted customer C-…\". This cannot be undone.",
              FINANCE, _redact, reason="Reason for the e-mail block (if blocking)",
              typed_word="REDACT", offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
+        Verb("statements_zip", "Statements (ZIP)", "Statements as a ZIP of PDFs",
+             "One outstanding statement per customer at {as_of} (statement-C-….pdf), in a ZIP "
+             "file to download. Merged-away customers are left out. Nothing is changed.",
+             FINANCE, _statements_zip, max_rows=MAX_STATEMENTS, download=True, dated=True),
+        Verb("email_statements", "E-mail statements", "E-mail statements",
+             "Each customer gets their outstanding statement at {as_of} as a PDF attached to "
+             "an e-mail. Dormant, archived, redacted and merged customers, blocked addresses, "
+             "those without an e-mail address and those who opted out of e-mail are skipped. "
+             "Messages sent cannot be recalled.",
+             FINANCE, _email_statements, max_rows=MAX_STATEMENTS, dated=True),
     )
 }
 
@@ -154,6 +195,14 @@ class CustomerBulkMixin:
     @action("delete", "Delete / archive")
     def action_delete(self, ids):
         return self._confirm_page(VERBS["delete"], self._selected(ids))
+
+    @action("statements_zip", "Statements (ZIP)")
+    def action_statements_zip(self, ids):
+        return self._confirm_page(VERBS["statements_zip"], self._selected(ids))
+
+    @action("email_statements", "E-mail statements")
+    def action_email_statements(self, ids):
+        return self._confirm_page(VERBS["email_statements"], self._selected(ids))
 
     def bulk_verbs(self) -> list[Verb]:
         """The verbs this view's role may run on every row matching the list's filter."""
@@ -204,6 +253,7 @@ class CustomerBulkMixin:
             "reason": (request.form.get("reason") or "").strip(),
             "word": (request.form.get("word") or "").strip(),
             "block": request.form.get("block") == "1",
+            "as_of": (request.values.get("as_of") or "").strip(),
         }
 
     def _count(self, selection) -> int:
@@ -233,6 +283,8 @@ class CustomerBulkMixin:
             from crm.actions.archive import deletion_plan
 
             plan = deletion_plan(db.session, selection=selection)
+        if spec.dated:
+            spec = replace(spec, explain=spec.explain.format(as_of=self._as_of_label()))
         all_matching = request.args.get("all") == "1"
         ids = [] if all_matching else record_ids(
             request.form.getlist("ids") or request.args.getlist("ids")
@@ -243,10 +295,25 @@ class CustomerBulkMixin:
             ids=ids, all_matching=all_matching, plan=plan, error=error,
             runnable=count and not too_many,
             form=self._form_values() if request.method == "POST" else {},
-            action_url=self.get_url(".bulk_view", verb=spec.name,
-                                    **({"all": "1", **self._list_args()} if all_matching else {})),
+            action_url=self.get_url(".bulk_view", verb=spec.name, **self._carried(spec)),
             list_url=self.get_url(".index_view", **self._list_args()),
         ), status
+
+    def _carried(self, spec: Verb) -> dict:
+        """What the confirmation form's URL keeps: the filter of "all matching", the date."""
+        args = {"all": "1", **self._list_args()} if request.args.get("all") == "1" else {}
+        as_of = (request.values.get("as_of") or "").strip()
+        if spec.dated and as_of:
+            args["as_of"] = as_of
+        return args
+
+    def _as_of_label(self) -> str:
+        text = (request.values.get("as_of") or "").strip()
+        try:
+            day = date.fromisoformat(text) if text else date.today()
+        except ValueError:
+            return f"the date given ({text[:20]})"
+        return f"{day:%-d %B %Y}" + (" (today)" if day == date.today() else "")
 
     def _list_args(self) -> dict:
         return {k: v for k, v in request.args.items() if k not in ("all", "ids")}
@@ -272,6 +339,8 @@ class CustomerBulkMixin:
                                       "nothing was changed.", 400)
         if self._too_many(spec, self._count(selection)):
             return self._confirm_page(spec, selection)
+        if spec.download:
+            return self._download(spec, selection, form)
         result, error = run_action(
             lambda session, actor: spec.run(session, actor, selection, form)
         )
@@ -281,3 +350,18 @@ class CustomerBulkMixin:
             "admin/customer/results.html", verb=spec, result=result,
             list_url=self.get_url(".index_view", **self._list_args()),
         )
+
+    def _download(self, spec: Verb, selection, form):
+        """Run a verb that writes a file (the statements ZIP) into a temporary file, then send
+        it; a refusal shows the confirmation page again, with nothing made."""
+        out = tempfile.TemporaryFile()
+        result, error = run_action(
+            lambda session, actor: spec.run(session, actor, selection, {**form, "out": out})
+        )
+        if error:
+            out.close()
+            return self._confirm_page(spec, selection, error, 400)
+        out.seek(0)
+        day = result.details.get("as_of") or date.today().isoformat()
+        return send_file(out, mimetype="application/zip", as_attachment=True,
+                         download_name=f"statements-{day}.zip")

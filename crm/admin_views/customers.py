@@ -16,6 +16,7 @@ from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
+from crm.admin_views.statements import StatementMixin
 from crm.extensions import db
 from crm.models import Branch, Contact, Customer, Tag
 from crm.models.customer import (
@@ -115,7 +116,8 @@ def _yes_no(view, context, model, name):
     return "yes" if getattr(model, name) else ""
 
 
-class CustomerView(CustomerBulkMixin, CustomerMergeMixin, CustomerRecordMixin, CrmModelView):
+class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, CustomerRecordMixin,
+                   CrmModelView):
     model_class = Customer
     form_base_class = NameRequiredForm
     column_list = [

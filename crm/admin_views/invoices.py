@@ -1,29 +1,60 @@
-"""Invoices (owner and admin only)."""
+"""Invoices (owner and admin only): create and edit drafts with their lines; issue them from
+the record page or in bulk from the list; void an issued one with a reason.
 
+The form makes drafts only (no status, no number): numbers are given by
+``crm.actions.invoice.issue_invoice`` and an issued or void invoice is never edited again
+(the edit page sends the user to its details; the session guard in ``crm.models.events``
+refuses the change whatever the path). Every endpoint re-checks the role."""
+
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, Optional
 
+from crm.admin_views.base import FINANCE, record_id, record_ids, run_action
 from crm.admin_views.customers import CustomerLookup, customer_link
 from crm.admin_views.filters import MoneyGreater
 from crm.admin_views.forms import SaneDate, choices
 from crm.admin_views.money import LineInline, MoneyView
+from crm.admin_views.statements import InvoicePdfMixin
 from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Invoice, InvoiceLine
-from crm.models.finance import (
-    INVOICE_STATUSES,
-)
-from crm.models.sequence import next_number
+from crm.models.finance import INVOICE_STATUSES
 
 
-class InvoiceView(MoneyView):
+def locked_message(invoice: Invoice) -> str:
+    if invoice.status == "void":
+        return f"{invoice.number} is void; it can no longer be changed."
+    return f"{invoice.number} is issued; raise a credit note to change what is owed."
+
+
+def _address_help() -> str:
+    from crm.addressing import TAGS
+
+    return ("Blank: the customer's name and address. Otherwise one address line per line, "
+            "with tags that are filled in and skipped when blank, e.g. "
+            "\"[landlord_name] c/o [customer_name]\". Tags: "
+            + ", ".join(f"[{tag}]" for tag in TAGS) + ".")
+
+
+def _add_error(field, message: str) -> None:
+    field.errors = [*field.errors, message]
+
+
+class InvoiceView(InvoicePdfMixin, MoneyView):
     model_class = Invoice
+    guard_redacted = True
+    details_template = "admin/invoice/details.html"
     column_list = ["number", "customer", "status", "issue_date", "due_date", "total",
                    "outstanding"]
-    column_details_list = column_list + ["subtotal", "tax_total", "notes", "lines",
-                                         "created_at", "updated_at"]
+    column_details_list = column_list + ["subtotal", "tax_total", "contact", "work_address",
+                                         "address_format", "notes", "created_at",
+                                         "updated_at"]
     column_export_list = column_list + ["subtotal", "tax_total"]
-    form_columns = ["customer", "status", "issue_date", "due_date", "notes", "lines"]
+    form_columns = ["customer", "contact", "work_address", "issue_date", "due_date", "notes",
+                    "address_format", "lines"]
     column_sortable_list = ["number", "status", "issue_date", "due_date", "total",
                             "outstanding"]
     column_searchable_list = ["number"]
@@ -32,19 +63,130 @@ class InvoiceView(MoneyView):
                       "issue_date", "due_date",
                       MoneyGreater(Invoice.outstanding, "Outstanding")]
     column_default_sort = ("issue_date", True)
+    column_labels = {"address_format": "Address format", "work_address": "Work address"}
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": _export_str("customer")}
-    form_choices = {"status": choices(INVOICE_STATUSES)}
+    column_descriptions = {"due_date": "Blank: the customer's creditor days after the issue "
+                                       "date (30 if none are set). Issuing the invoice keeps "
+                                       "this gap from the day it is issued."}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "issue_date": {"validators": [InputRequired(), SaneDate()]},
-                 "due_date": {"validators": [InputRequired(), SaneDate()]}}
-    form_ajax_refs = {"customer": CustomerLookup("customer")}
+                 "due_date": {"validators": [Optional(), SaneDate()]},
+                 "address_format": {"validators": [Optional()]}}
+    form_ajax_refs = {"customer": CustomerLookup("customer"),
+                      "contact": {"fields": ["surname", "first_name"], "page_size": 10},
+                      "work_address": {"fields": ["postcode", "address_line_1"],
+                                       "page_size": 10}}
     inline_models = [LineInline(InvoiceLine)]
-    field_order_rules = (("due_date", "issue_date", "The due date cannot be before the issue date."),)
+    field_order_rules = (("due_date", "issue_date",
+                          "The due date cannot be before the issue date."),)
+    action_roles = {"issue": FINANCE}
 
     eager = (Invoice.lines,)
 
+    def _finance_only(self) -> None:
+        if self.role not in FINANCE:
+            abort(403)
+
+    # --- the draft form -------------------------------------------------------------------
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.address_format.description = _address_help()
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form.address_format.description = _address_help()
+        return form
+
+    def validate_form(self, form) -> bool:
+        ok = super().validate_form(form)
+        if not hasattr(form, "address_format"):
+            return ok  # the delete form
+        customer = form.customer.data
+        contact, address = form.contact.data, form.work_address.data
+        if customer is not None and contact is not None and contact.customer_id != customer.id:
+            _add_error(form.contact, "That contact belongs to another customer.")
+            ok = False
+        if customer is not None and address is not None and customer.id not in (
+            address.customer_id, address.landlord_id
+        ):
+            _add_error(form.work_address, "That work address is neither the customer's nor "
+                                          "one it is the landlord of.")
+            ok = False
+        from crm.addressing import validate_address_format
+
+        try:
+            form.address_format.data = validate_address_format(form.address_format.data) or None
+        except ValueError as exc:
+            _add_error(form.address_format, str(exc))
+            ok = False
+        return ok
+
     def on_model_change(self, form, model, is_created):
-        if model.status != "draft" and not model.number:
-            model.number = next_number(db.session, "invoice")
+        from crm.actions.invoice import default_due_date
+
+        if model.due_date is None and model.issue_date is not None:
+            model.due_date = default_due_date(model.customer, model.issue_date)
         super().on_model_change(form, model, is_created)
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        """Only drafts are edited; an issued or void invoice's edit page (or a forged POST to
+        it) goes to its details with the reason, changing nothing."""
+        self._finance_only()
+        key = request.args.get("id", type=record_id)
+        invoice = db.session.get(Invoice, key) if key else None
+        if invoice is not None and invoice.status != "draft":
+            flash(locked_message(invoice), "error")
+            return redirect(self.get_url(".details_view", id=invoice.id))
+        return super().edit_view()
+
+    # --- issue and void -------------------------------------------------------------------
+    @expose("/issue/", methods=("POST",))
+    def issue_view(self):
+        self._finance_only()
+        from crm.actions.invoice import issue_invoice
+
+        key = request.form.get("id", type=record_id)
+        if key is None:
+            abort(404)
+        result, error = run_action(issue_invoice, invoice_id=key)
+        flash(error or result.message, "error" if error else "success")
+        return redirect(self.get_url(".details_view", id=key))
+
+    @expose("/void/", methods=("GET", "POST"))
+    def void_view(self):
+        """GET (or the details page's POST) asks for the reason; POST with ``confirm``
+        voids."""
+        self._finance_only()
+        from crm.actions.invoice import void_invoice
+
+        source = request.form if request.method == "POST" else request.args
+        key = source.get("id", type=record_id)
+        invoice = db.session.get(Invoice, key) if key else None
+        if invoice is None:
+            abort(404)
+        reason = (source.get("reason") or "").strip()
+        error = None
+        if request.method == "POST" and source.get("confirm") == "1":
+            result, error = run_action(void_invoice, invoice_id=key, reason=reason)
+            if not error:
+                flash(result.message, "success")
+                return redirect(self.get_url(".details_view", id=key))
+            invoice = db.session.get(Invoice, key)
+        return self.render("admin/invoice/void.html", invoice=invoice, reason=reason,
+                           error=error), (400 if error else 200)
+
+    @action("issue", "Issue selected drafts",
+            "Issue the selected drafts? Each gets the next invoice number and becomes owed.")
+    def action_issue(self, ids):
+        self._finance_only()
+        from crm.actions.invoice import issue_invoices
+
+        result, error = run_action(issue_invoices, selection=record_ids(ids))
+        if error:
+            flash(error, "error")
+            return redirect(self.get_url(".index_view"))
+        return self.render("admin/invoice/results.html", result=result,
+                           title="Issue selected drafts", list_url=self.get_url(".index_view"))

@@ -159,3 +159,95 @@ def _before_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(LEDGER_KEY, None)
+
+
+# --- issued invoices are fixed ------------------------------------------------------------
+# What an issued or void invoice may still change through the ORM: the stored ledger figure,
+# bookkeeping columns, its internal notes, and its customer (merge and moves; the ledger
+# checks the allocations). Anything else is what the customer was sent.
+INVOICE_UNLOCKED = frozenset({"outstanding", "notes", "customer_id", "customer", "version",
+                              "updated_at", "created_at"})
+
+
+def _stored_status(invoice: Invoice) -> str | None:
+    """The invoice's status before this flush (None for one not yet in the database)."""
+    state = inspect(invoice)
+    if not state.has_identity:
+        return None
+    history = state.attrs.status.history
+    if history.deleted:
+        return history.deleted[0]
+    if history.unchanged:
+        return history.unchanged[0]
+    return _stored_value(state, "status")
+
+
+def _locked(invoice: Invoice | None) -> bool:
+    return invoice is not None and _stored_status(invoice) in ("issued", "void")
+
+
+def _refuse_invoice_change(invoice: Invoice, what: str) -> None:
+    from crm.ledger import LedgerError
+
+    name = invoice.number or f"Invoice #{invoice.id}"
+    status = _stored_status(invoice)
+    if what == "delete":
+        raise LedgerError(f"{name} is {status}: it is kept for the records and cannot be "
+                          "deleted" + ("; void it instead." if status == "issued" else "."))
+    raise LedgerError(f"{name} is {status}: its {what} cannot change; raise a credit note to "
+                      "change what is owed.")
+
+
+def _invoice_changes(invoice: Invoice) -> list[str]:
+    """The locked attributes this flush would really change (a form saving the same value
+    into an attribute that was never loaded is no change)."""
+    state = inspect(invoice)
+    columns = {prop.key for prop in state.mapper.column_attrs}
+    changed = []
+    for attr in state.attrs:
+        history = attr.history
+        if attr.key in INVOICE_UNLOCKED or not history.has_changes():
+            continue
+        if attr.key in columns and not (history.deleted or history.unchanged):
+            if history.added and history.added[0] == _stored_value(state, attr.key):
+                continue
+        changed.append(attr.key)
+    if changed == ["status"] and invoice.status == "void" and _stored_status(invoice) == "issued":
+        return []  # issued -> void is the one move allowed
+    return changed
+
+
+def _line_invoices(session: Session, line: InvoiceLine) -> list[Invoice]:
+    found = []
+    for ref in _refs(line, "invoice_id", "invoice"):
+        invoice = session.get(Invoice, ref) if isinstance(ref, int) else ref
+        if invoice is not None:
+            found.append(invoice)
+    return found
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_issued_invoices_fixed(session: Session, flush_context, instances) -> None:
+    """Refuse (LedgerError) any ORM change to the lines, amounts, number, dates or addressing
+    of an issued or void invoice, and its deletion. Lines are checked first: the totals hook
+    above has already recomputed the amounts of an invoice whose lines changed. Set-based
+    UPDATEs (the ledger's outstanding, redaction wiping descriptions) do not pass through
+    here, by design."""
+    with session.no_autoflush:
+        for obj in session.deleted:
+            if isinstance(obj, Invoice) and _locked(obj):
+                _refuse_invoice_change(obj, "delete")
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if not isinstance(obj, InvoiceLine):
+                continue
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            for invoice in _line_invoices(session, obj):
+                if _locked(invoice):
+                    _refuse_invoice_change(invoice, "lines")
+        for obj in session.dirty:
+            if isinstance(obj, Invoice) and session.is_modified(obj) and _locked(obj):
+                changed = _invoice_changes(obj)
+                if changed:
+                    fields = sorted({key.removesuffix("_id").replace("_", " ") for key in changed})
+                    _refuse_invoice_change(obj, ", ".join(fields))

@@ -63,8 +63,10 @@ CASES = {
     "due_reminder": Case({}, "description", ("description", "Boiler service")),
     "note": Case({"customer": Ref("customer"), "body": "Rang back"}, "body",
                  ("body", "Rang twice")),
+    # The seeded invoices are issued, and an issued invoice is not edited (a credit note
+    # changes what is owed): drafts' edits are in tests/integration/test_invoice_screens.py.
     "invoice": Case({"customer": Ref("customer"), "issue_date": "2026-05-01",
-                     "due_date": "2026-05-31"}, "issue_date", ("notes", "Thank you")),
+                     "due_date": "2026-05-31"}, "issue_date", None),
     "credit_note": Case({"customer": Ref("customer"), "issue_date": "2026-05-01"},
                         "issue_date", ("description", "Goodwill")),
     "payment": Case({"customer": Ref("customer"), "received_on": "2026-05-01",
@@ -153,7 +155,8 @@ def test_create_refuses_a_missing_required_field(app, client, open_view, slug, r
     assert count_rows(app, view.model) == before
 
 
-@pytest.mark.parametrize(("slug", "role"), _params(lambda s, _, r: _can(s, "edit", r)))
+@pytest.mark.parametrize(("slug", "role"), _params(
+    lambda s, slug, r: _can(s, "edit", r) and CASES[slug].edit is not None))
 def test_edit_saves_the_change(app, client, open_view, slug, role):
     made, view = open_view(slug, role)
     field, value = CASES[slug].edit

@@ -246,8 +246,15 @@ def test_moving_an_invoice_to_another_customer_recomputes_both(session, customer
     assert figures(session, other)["balance"] == D("0.00")
 
 
-def test_changing_a_line_changes_the_invoice_total_and_the_balance(session, customer):
-    invoice = make_invoice(session, customer, amount="100.00", tax_rate="20")
+def _issue(session, invoice) -> None:
+    from crm.actions.invoice import issue_invoice
+
+    issue_invoice(session, invoice_id=invoice.id, actor=None)
+    session.commit()
+
+
+def test_changing_a_draft_line_changes_its_total_and_issuing_it_the_balance(session, customer):
+    invoice = make_invoice(session, customer, amount="100.00", tax_rate="20", status="draft")
     session.commit()
 
     invoice.lines[0].quantity = D("2.5")
@@ -255,22 +262,25 @@ def test_changing_a_line_changes_the_invoice_total_and_the_balance(session, cust
 
     assert (invoice.subtotal, invoice.tax_total, invoice.total) == (
         D("250.00"), D("50.00"), D("300.00"))
+    assert figures(session, customer)["balance"] == D("0.00")  # a draft owes nothing yet
+    _issue(session, invoice)
     assert figures(session, customer)["balance"] == D("300.00")
 
 
-def test_adding_and_removing_lines_changes_the_invoice_total(session, customer):
-    invoice = make_invoice(session, customer, amount="100.00")
+def test_adding_and_removing_draft_lines_changes_the_invoice_total(session, customer):
+    invoice = make_invoice(session, customer, amount="100.00", status="draft")
     session.commit()
     extra = InvoiceLine(description="Parts", category="parts", quantity=D("1"),
                         unit_price=D("19.99"))
     invoice.lines.append(extra)
     session.commit()
-    assert figures(session, customer)["balance"] == D("119.99")
+    assert session.get(Invoice, invoice.id).total == D("119.99")
 
     session.delete(extra)
     session.commit()
 
     assert session.get(Invoice, invoice.id).total == D("100.00")
+    _issue(session, invoice)
     assert figures(session, customer)["balance"] == D("100.00")
     assert_ledger_agrees(session)
 

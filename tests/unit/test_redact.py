@@ -55,6 +55,7 @@ from tests.factories import (
     make_credit_note,
     make_customer,
     make_invoice,
+    make_invoice_with_lines,
     make_lead,
     make_note,
     make_payment,
@@ -119,8 +120,10 @@ def make_person(session, *, with_tombstones: bool = True) -> Person:
     make_lead(session, surname=p.token("csame"), email=customer.contacts[0].email)
     make_booking(session, customer, work_address=work, lead=lead, title=p.token("bk", 30),
                  contact_email=p.email("bem"))
-    invoice = make_invoice(session, customer, amount="120.00", notes=p.token("inv", 30))
-    invoice.lines[0].description = p.token("line", 30)
+    invoice = make_invoice_with_lines(session, customer,
+                                      [{"description": p.token("line", 30),
+                                        "unit_price": "120.00"}],
+                                      notes=p.token("inv", 30))
     note = make_credit_note(session, customer, amount="20.00", invoice=invoice,
                             description=p.token("cn", 30))
     note.lines[0].description = p.token("cnl", 30)

@@ -1,0 +1,191 @@
+"""Issue and void invoices (DESIGN §3, §5). A draft has no number; issuing gives it the next
+one of the gap-free ``invoice`` sequence and, from then on, its lines and amounts are fixed
+(``crm.models.events`` refuses any change): what is owed changes through a credit note, or the
+whole invoice is voided.
+
+Dates at issue. The draft's issue date becomes the day it is issued (today unless given) and
+its due date moves with it, keeping the draft's own gap: the terms were chosen on the draft,
+where a blank due date already meant the customer's creditor days (``default_due_date``).
+
+Concurrency. Every issue first takes the sequence's row lock (the write lock on SQLite), then
+reads the invoices afresh: two people issuing at once queue, the second sees what the first
+did, so no number is shared, none is skipped, and no invoice is numbered twice. A rollback
+gives the number back.
+
+Voiding keeps every allocation row: the ledger counts only allocations to issued invoices
+(``crm.ledger``), so what was paid or credited against a voided invoice becomes account
+credit by definition. The reason may name people ("customer disputed, Mr Smith moved out"),
+so it is kept on the invoice's notes, which redaction erases, and never in the audit trail.
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
+from crm.models import Invoice, User
+from crm.models.audit import record
+from crm.models.customer import Customer
+from crm.models.sequence import DocumentSequence, next_number
+
+DEFAULT_TERMS_DAYS = 30
+MAX_REASON = 500
+
+
+def default_due_date(customer: Customer | None, issue_date: date) -> date:
+    """The due date of a draft left without one: the customer's creditor days, else 30."""
+    days = customer.creditor_days if customer is not None else None
+    return issue_date + timedelta(days=DEFAULT_TERMS_DAYS if days is None else days)
+
+
+def _lock_numbers(session: Session) -> None:
+    """Take the invoice sequence's lock without taking a number, so that everything read
+    afterwards is what the previous issuer committed (see the module docstring)."""
+    session.execute(
+        update(DocumentSequence)
+        .where(DocumentSequence.name == "invoice")
+        .values(next_value=DocumentSequence.next_value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _fresh_invoices(session: Session, ids) -> list[Invoice]:
+    return list(session.scalars(
+        select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id)
+        .options(selectinload(Invoice.lines), selectinload(Invoice.customer))
+        .execution_options(populate_existing=True)
+    ))
+
+
+def _label(invoice: Invoice) -> str:
+    return invoice.number or f"Draft #{invoice.id}"
+
+
+def _why_not_issuable(invoice: Invoice) -> str | None:
+    """Why ``invoice`` cannot be issued (a short reason), or None."""
+    if invoice.status == "issued":
+        return "already issued"
+    if invoice.status == "void":
+        return "void"
+    if not invoice.lines:
+        return "no lines"
+    customer = invoice.customer
+    if customer.merged_into_id is not None:
+        return "its customer was merged into another"
+    if customer.redacted_at is not None:
+        return "its customer has been redacted"
+    return None
+
+
+def _issue(session: Session, invoice: Invoice, issue_date: date) -> None:
+    gap = max(invoice.due_date - invoice.issue_date, timedelta(0))
+    invoice.number = next_number(session, "invoice")
+    invoice.status = "issued"
+    invoice.issue_date = issue_date
+    invoice.due_date = issue_date + gap
+
+
+def issue_invoice(session: Session, *, invoice_id: int, actor: User | None,
+                  issue_date: date | None = None) -> ActionResult:
+    """Give a draft with lines its number and make it owed from ``issue_date`` (today)."""
+    issue_date = issue_date or date.today()
+    _lock_numbers(session)
+    found = _fresh_invoices(session, [invoice_id])
+    if not found:
+        raise ActionError("That invoice does not exist.")
+    invoice = found[0]
+    reason = _why_not_issuable(invoice)
+    if reason == "already issued":
+        raise ActionError(f"{invoice.number} is already issued.")
+    if reason == "void":
+        raise ActionError(f"{_label(invoice)} is void; it cannot be issued.")
+    if reason == "no lines":
+        raise ActionError(f"{_label(invoice)} has no lines; add at least one before issuing it.")
+    if reason:
+        raise ActionError(f"{_label(invoice)} cannot be issued: {reason}.")
+    _issue(session, invoice, issue_date)
+    session.flush()
+    record(session, actor=actor, verb="issue_invoice", subject_type="Invoice",
+           subject_id=invoice.id, details=_facts(invoice))
+    return ActionResult("issue_invoice", changed=1, changed_refs=(invoice.number,),
+                        message=f"{invoice.number} issued: {invoice.total:,.2f} due on "
+                                f"{invoice.due_date.isoformat()}.",
+                        details={"number": invoice.number})
+
+
+def issue_invoices(session: Session, *, selection: Selection, actor: User | None,
+                   issue_date: date | None = None) -> ActionResult:
+    """Issue every issuable draft of ``selection``, numbered in id order; skip the rest and
+    say why. One audit event for the run, with the numbers given."""
+    issue_date = issue_date or date.today()
+    _lock_numbers(session)
+    ids = ids_select(selection, Invoice.id)
+    issued: list[Invoice] = []
+    skipped: list[Skip] = []
+    for invoice in _fresh_invoices(session, ids):
+        reason = _why_not_issuable(invoice)
+        if reason:
+            skipped.append(Skip(_label(invoice), reason))
+            continue
+        _issue(session, invoice, issue_date)
+        issued.append(invoice)
+    session.flush()
+    numbers = [invoice.number for invoice in issued]
+    if issued:
+        record(session, actor=actor, verb="issue_invoices", subject_type="Invoice",
+               subject_id=issued[0].id if len(issued) == 1 else None,
+               details={"invoice_ids": [i.id for i in issued], "numbers": numbers,
+                        "skipped": len(skipped),
+                        "total": str(sum((i.total for i in issued), Decimal("0.00")))})
+    message = f"{len(issued)} invoice{'' if len(issued) == 1 else 's'} issued"
+    if numbers:
+        message += f" ({numbers[0]}" + (f" to {numbers[-1]})" if len(numbers) > 1 else ")")
+    return ActionResult("issue_invoices", changed=len(issued),
+                        changed_refs=tuple(numbers[:SAMPLE]), skipped=tuple(skipped[:SAMPLE]),
+                        skipped_count=len(skipped), message=message + ".")
+
+
+def void_invoice(session: Session, *, invoice_id: int, actor: User | None,
+                 reason: str) -> ActionResult:
+    """Void an issued invoice: it no longer counts as owed, and what was paid or credited
+    against it becomes the customer's account credit. The reason goes on its notes."""
+    from crm.models.events import flush_ledger
+
+    reason = " ".join((reason or "").split())
+    invoice = session.scalars(
+        select(Invoice).where(Invoice.id == invoice_id)
+        .execution_options(populate_existing=True).with_for_update()
+    ).one_or_none()
+    if invoice is None:
+        raise ActionError("That invoice does not exist.")
+    if invoice.status == "draft":
+        raise ActionError(f"{_label(invoice)} is a draft: delete it instead of voiding it.")
+    if invoice.status == "void":
+        raise ActionError(f"{invoice.number} is already void.")
+    if not reason:
+        raise ActionError(f"Say why {invoice.number} is being voided; nothing was changed.")
+    if len(reason) > MAX_REASON:
+        raise ActionError(f"Keep the reason to {MAX_REASON} characters; nothing was changed.")
+    flush_ledger(session)  # the stored outstanding must include this transaction's writes
+    released = invoice.total - invoice.outstanding
+    invoice.status = "void"
+    stamp = f"Void on {date.today().isoformat()}: {reason}"
+    invoice.notes = f"{invoice.notes.rstrip()}\n{stamp}" if invoice.notes else stamp
+    session.flush()
+    record(session, actor=actor, verb="void_invoice", subject_type="Invoice",
+           subject_id=invoice.id,
+           details={**_facts(invoice), "to_account_credit": str(released)})
+    message = f"{invoice.number} is void."
+    if released:
+        message += f" {released:,.2f} paid or credited against it is now account credit."
+    return ActionResult("void_invoice", changed=1, changed_refs=(invoice.number,),
+                        message=message, details={"to_account_credit": released})
+
+
+def _facts(invoice: Invoice) -> dict:
+    return {"number": invoice.number, "customer_id": invoice.customer_id,
+            "total": str(invoice.total), "issue_date": invoice.issue_date.isoformat(),
+            "due_date": invoice.due_date.isoformat()}
+

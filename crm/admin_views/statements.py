@@ -1,0 +1,118 @@
+"""The statement tab of a customer (HTML and PDF) and the PDF of an invoice or credit note:
+mixins for the customer, invoice and credit note views. Owners and admins only (DESIGN §4),
+checked inside every endpoint; records are loaded through the view's own ``get_one`` (404
+for what the view cannot see)."""
+
+from datetime import date
+
+from flask import Response, abort, request
+from flask_admin import expose
+
+from crm.admin_views.base import FINANCE
+from crm.documents import (
+    credit_note_pdf,
+    document_filename,
+    invoice_pdf,
+    statement_filename,
+    statement_pdf,
+)
+from crm.extensions import db
+from crm.statements import KINDS, StatementError, build_statement
+
+
+def _pdf_response(content: bytes, filename: str) -> Response:
+    return Response(content, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "private, no-store",
+    })
+
+
+class _FinanceOnly:
+    def _finance_only(self) -> None:
+        if self.role not in FINANCE:
+            abort(403)
+
+    def _load(self):
+        """The record named by ?id=, or 404."""
+        self._finance_only()
+        record = self.get_one(request.args.get("id", ""))
+        if record is None:
+            abort(404)
+        return record
+
+
+def _date_arg(name: str, label: str) -> date | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise StatementError(f"{label}: enter a date as YYYY-MM-DD.") from None
+
+
+def _statement_options() -> dict:
+    """The statement asked for by the query string (raises StatementError on bad input)."""
+    kind = request.args.get("kind") or "outstanding"
+    if kind not in KINDS:
+        raise StatementError("Choose an outstanding or an activity statement.")
+    options = {
+        "kind": kind,
+        "as_of": _date_arg("as_of", "As at"),
+        "start": _date_arg("start", "From"),
+        "end": _date_arg("end", "To"),
+        "group_by_contact": request.args.get("group") == "1",
+    }
+    for value in (options["as_of"], options["start"], options["end"]):
+        if value is not None and not date(1900, 1, 1) <= value <= date(2999, 12, 31):
+            raise StatementError("Choose a date between 1900 and 2999.")
+    return options
+
+
+class StatementMixin(_FinanceOnly):
+    """For the customer view: /statement/?id= (the page) and /statement/pdf/?id=."""
+
+    @expose("/statement/")
+    def statement_view(self):
+        customer = self._load()
+        statement, error = None, None
+        try:
+            statement = build_statement(db.session, customer_id=customer.id,
+                                        **_statement_options())
+        except StatementError as exc:
+            error = str(exc)
+        return self.render(
+            "statements/page.html", customer=customer, statement=statement, error=error,
+            args=request.args,
+        ), (400 if error else 200)
+
+    @expose("/statement/pdf/")
+    def statement_pdf_view(self):
+        customer = self._load()
+        try:
+            statement = build_statement(db.session, customer_id=customer.id,
+                                        **_statement_options())
+        except StatementError as exc:
+            return self.render(
+                "statements/page.html", customer=customer, statement=None, error=str(exc),
+                args=request.args,
+            ), 400
+        return _pdf_response(statement_pdf(statement), statement_filename(statement))
+
+
+class InvoicePdfMixin(_FinanceOnly):
+    """For the invoice view: /pdf/?id= (its address format, every line)."""
+
+    @expose("/pdf/")
+    def pdf_view(self):
+        invoice = self._load()
+        return _pdf_response(invoice_pdf(invoice), document_filename(invoice))
+
+
+class CreditNotePdfMixin(_FinanceOnly):
+    """For the credit note view: /pdf/?id= (its breakdown style)."""
+
+    @expose("/pdf/")
+    def pdf_view(self):
+        note = self._load()
+        return _pdf_response(credit_note_pdf(note), document_filename(note))
