@@ -1,6 +1,6 @@
 """Statement runs (issue 4, item 7): a ZIP of statement PDFs for a selection, and statements
 e-mailed to the customers who may get them, with who was skipped and why; one audit trail;
-at most 1,000 customers a run; a sending failure part-way stops the run without losing track
+at most MAX_STATEMENTS customers a run; a sending failure part-way stops the run without losing track
 of what was already sent."""
 
 import io
