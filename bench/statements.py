@@ -154,6 +154,11 @@ def run_peak_mb() -> float | None:
 
 
 def zip_run(session, ids: list[int]) -> dict:
+    from crm.actions import statement_run
+
+    # The screens stop at MAX_STATEMENTS per request; the bench measures the run itself,
+    # so it lifts the bound to the size asked for.
+    statement_run.MAX_STATEMENTS = max(statement_run.MAX_STATEMENTS, len(ids))
     session.expire_all()
     before = peak_rss_mb()
     resident = run_peak_mb() if reset_run_peak() else None
@@ -255,7 +260,7 @@ def write(sections: dict[str, str]) -> None:
         "`bench/statements.py`: the outstanding statement of one customer with 10, 60 and 300",
         "lines (four in five unpaid invoices, one in five unallocated payments), built by",
         "`crm.statements.build_statement` and rendered by `crm.documents` (in-process, no HTTP);",
-        "then `crm.actions.statement_run.statements_zip` over 1,000 customers into a temporary",
+        "then `crm.actions.statement_run.statements_zip` over `--zip` customers into a temporary",
         "file. Peak RSS is the process's high-water mark; on Linux it is reset just before the",
         "ZIP run (`/proc/self/clear_refs`), so the peak during the run is the run's own.",
         f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "

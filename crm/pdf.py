@@ -6,6 +6,7 @@ network, no other file. A document whose text came from a user ("<img src=/etc/p
 would be escaped anyway) still cannot make the renderer fetch anything else.
 """
 
+import gc
 from io import BytesIO
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def html_to_pdf(html: str) -> bytes:
     if missing:
         raise PdfError(f"The PDF font {', '.join(missing)} is missing from {FONTS}.")
     out = BytesIO()
+    # xhtml2pdf allocates hundreds of thousands of short-lived objects per page; the cyclic
+    # collector's full passes in the middle of that were the slow tail (a 60-line statement:
+    # p95 320 ms with it, against a 180 ms median). Paused for the render, it catches up after.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         status = pisa.CreatePDF(
             html, dest=out, path=str(FONTS / "document.html"), encoding="utf-8",
@@ -34,6 +40,9 @@ def html_to_pdf(html: str) -> bytes:
         )
     except Exception as exc:  # xhtml2pdf raises whatever its parsers raise
         raise PdfError(f"The PDF could not be made: {exc}") from exc
+    finally:
+        if collecting:
+            gc.enable()
     if status.err:
         messages = "; ".join(str(entry[2]) for entry in status.log if entry[0] == "error")
         raise PdfError(f"The PDF could not be made: {messages or 'unknown error'}.")

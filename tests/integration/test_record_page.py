@@ -63,6 +63,27 @@ def test_the_summary_shows_the_name_status_and_for_an_owner_the_money(client, lo
     assert by_testid(html, "pinned-banner") == []
 
 
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_the_money_tab_leads_to_the_statement_and_the_money_actions(client, login, person,
+                                                                      role):
+    login(role)
+    html = page_of(client, role, person["id"])
+
+    key = person["id"]
+    assert f'href="/admin/{role}/customer/statement/?id={key}" data-testid="tab-statement"' \
+        in html
+    actions = html.split('data-testid="money-actions"', 1)[1].split("</p>", 1)[0]
+    for target in (f"/admin/{role}/payment/record/?customer_id={key}",
+                   f"/admin/{role}/payment/allocate/?customer_id={key}",
+                   f"/admin/{role}/credit_note/raise/?customer_id={key}",
+                   f"/admin/{role}/invoice/new/"):
+        assert f'href="{target}"' in actions, target
+    # and each leads somewhere real
+    statement = client.get(f"/admin/{role}/customer/statement/?id={key}")
+    assert statement.status_code == 200 and "1,234.56" in text_of(statement)
+    assert client.get(f"/admin/{role}/payment/record/?customer_id={key}").status_code == 200
+
+
 def test_a_coordinator_sees_no_balance_and_no_money_tab(client, login, person):
     login("coordinator")
     html = page_of(client, "coordinator", person["id"])
@@ -70,6 +91,7 @@ def test_a_coordinator_sees_no_balance_and_no_money_tab(client, login, person):
     assert "Bea Whitfield" in by_testid(html, "customer-summary")[0]
     assert by_testid(html, "money-indicators") == []
     assert by_testid(html, "tab-money") == [] and by_testid(html, "money-tab") == []
+    assert by_testid(html, "tab-statement") == [] and "/statement/" not in html
     assert "1,234.56" not in html and "Balance" not in html
     assert "timeline=money" not in html
     # the booking is there, without its value
