@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ClauseElement
 
 from crm.extensions import db, migrate
@@ -265,3 +266,41 @@ def test_constraint_names_follow_the_naming_convention(empty_app):
     customer = _reflected_names(inspector, "customer")
     assert "ck_customer_status" in customer["ck"]
     assert "fk_contact_customer_id_customer" in _reflected_names(inspector, "contact")["fk"]
+
+
+def test_upgrading_a_database_that_holds_money_keeps_every_row(empty_app):
+    """Migration 0005 copies the invoice table on SQLite (a batch migration); with foreign
+    keys enforced, dropping the old copy failed on every invoice with lines. The rows must
+    survive, and foreign keys be enforced again afterwards."""
+    upgrade(revision="0004")
+    statements = [
+        "INSERT INTO customer (id, reference, kind, customer_type, surname, status, "
+        " address_line_1, postcode, country, email_opt_in, sms_opt_in, post_opt_in, "
+        " search_text, balance, account_credit, overdue_amount, email_blocked, version, "
+        " created_at, updated_at) VALUES (1, 'C-000001', 'client', 'private', 'Held', "
+        " 'active', '1 Road', 'LS1 1AA', 'GB', true, true, true, '', 0, 0, 0, false, 1, "
+        " '2026-01-01', '2026-01-01')",
+        "INSERT INTO invoice (id, customer_id, number, status, issue_date, due_date, subtotal, "
+        " tax_total, total, outstanding, version, created_at, updated_at) VALUES (1, 1, "
+        " 'INV-000001', 'issued', '2026-01-01', '2026-01-31', 10, 0, 10, 10, 1, "
+        " '2026-01-01', '2026-01-01')",
+        "INSERT INTO invoice_line (id, invoice_id, position, category, description, quantity, "
+        " unit_price, tax_rate, net_amount, tax_amount, version, created_at, updated_at) "
+        " VALUES (1, 1, 0, 'labour', 'Work', 1, 10, 0, 10, 0, 1, '2026-01-01', '2026-01-01')",
+    ]
+    for statement in statements:
+        db.session.execute(text(statement))
+    db.session.commit()
+
+    upgrade()
+
+    assert db.session.execute(text("SELECT number FROM invoice")).scalars().all() == ["INV-000001"]
+    assert db.session.execute(text("SELECT invoice_id FROM invoice_line")).scalars().all() == [1]
+    db.session.rollback()
+    with pytest.raises(IntegrityError):  # a line of a missing invoice is still refused
+        db.session.execute(text(
+            "INSERT INTO invoice_line (invoice_id, position, category, description, quantity, "
+            " unit_price, tax_rate, net_amount, tax_amount, version, created_at, updated_at) "
+            " VALUES (999, 0, 'labour', 'Orphan', 1, 1, 0, 1, 0, 1, '2026-01-01', '2026-01-01')"))
+        db.session.flush()
+    db.session.rollback()
