@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import expose
+from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_login import current_user
@@ -472,6 +472,27 @@ class CrmModelView(ModelView):
             subject_type=self.model.__name__,
             subject_id=model.id,
         )
+
+
+class RolePage(BaseView):
+    """A page of the panel that is not a model view (possible duplicates, the outbox): one
+    instance per role, like the model views, open to its own role only — and to ``roles``
+    among them. Signed out: to the sign-in page; another role: 403."""
+
+    role: str = ""
+    roles: frozenset[str] = STAFF
+
+    def is_accessible(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.role == self.role
+                    and self.role in self.roles)
+
+    def is_visible(self) -> bool:
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
 
 
 def _slugs_for(role: str) -> set[str]:

@@ -347,7 +347,7 @@ class CustomerBulkMixin:
         if error:
             return self._confirm_page(spec, selection, error, 400)
         return self.render(
-            "admin/customer/results.html", verb=spec, result=result,
+            "admin/crm/results.html", title=spec.title, result=result,
             list_url=self.get_url(".index_view", **self._list_args()),
         )
 

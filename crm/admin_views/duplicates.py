@@ -6,34 +6,22 @@ role is fixed when the view is built and the merge link is decided by ``self.rol
 by a per-request switch. It only reads; the merge itself is the customer view's.
 """
 
-from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
 
 from crm.actions import ActionError
 from crm.actions.duplicates import REASON_LABELS, find_duplicate_groups
-from crm.admin_views.base import FINANCE
+from crm.admin_views.base import FINANCE, RolePage
 from crm.extensions import db
 from crm.models import ROLES
 
 PAGE_SIZE = 25
 
 
-class DuplicatesView(BaseView):
-    role: str = ""
+class DuplicatesView(RolePage):
     # DESIGN §4: merge is for owners and admins; coordinators see the groups only.
     merge_roles = FINANCE
 
-    def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.role == self.role)
-
-    def is_visible(self) -> bool:
-        return self.is_accessible()
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        abort(403)
 
     @property
     def can_merge(self) -> bool:

@@ -188,5 +188,5 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         if error:
             flash(error, "error")
             return redirect(self.get_url(".index_view"))
-        return self.render("admin/invoice/results.html", result=result,
+        return self.render("admin/crm/results.html", result=result, changed_word="issued",
                            title="Issue selected drafts", list_url=self.get_url(".index_view"))

@@ -11,31 +11,18 @@ reach outside the folder.
 
 from io import BytesIO
 
-from flask import abort, current_app, redirect, request, send_file, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user
+from flask import abort, current_app, request, send_file
+from flask_admin import expose
 
 from crm import mail
-from crm.admin_views.base import FINANCE
+from crm.admin_views.base import FINANCE, RolePage
 from crm.models import ROLES
 
 PAGE_SIZE = 25
 
 
-class OutboxView(BaseView):
-    role: str = ""
-
-    def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.role == self.role
-                     and self.role in FINANCE)
-
-    def is_visible(self) -> bool:
-        return self.is_accessible()
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        abort(403)
+class OutboxView(RolePage):
+    roles = FINANCE
 
     @expose("/")
     def index(self):
