@@ -208,6 +208,17 @@ class CustomerBulkMixin:
         """The verbs this view's role may run on every row matching the list's filter."""
         return [verb for verb in VERBS.values() if self.role in verb.roles]
 
+    def row_verb_links(self) -> list[tuple[str, str]]:
+        """(label, URL) of each verb for the list's row buttons: built once per page, not
+        once per row (twenty rows times every verb of url_for was a few ms a page)."""
+        from flask import g
+
+        key = f"row_verb_links_{self.endpoint}"
+        if key not in g:
+            setattr(g, key, [(verb.label, self.get_url(".bulk_view", verb=verb.name))
+                             for verb in self.bulk_verbs()])
+        return getattr(g, key)
+
     # --- the endpoint -----------------------------------------------------------------------
     @expose("/bulk/<verb>/", methods=("GET", "POST"))
     def bulk_view(self, verb):

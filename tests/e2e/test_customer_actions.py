@@ -157,3 +157,18 @@ def test_the_record_page_opens_the_tab_in_the_address_and_keeps_it(app, page, si
     expect(page).to_have_url(re.compile(r"timeline=notes#tab-timeline$"))
     expect(page.locator("#tab-timeline")).to_be_visible()
     expect(page.locator("#tab-details")).to_be_hidden()
+
+
+def test_a_row_button_in_the_list_opens_the_confirmation_for_that_customer(app, page, sign_in):
+    target, other = seed(app, {"surname": "Rowley"}, {"surname": "Stand"})
+    sign_in("coordinator")
+    page.goto("/admin/coordinator/customer/")
+
+    row(page, target["ref"]).get_by_test_id("row-actions").click()
+    row(page, target["ref"]).get_by_role("button", name="Set dormant…").click()
+
+    expect(page.get_by_test_id("confirm-count")).to_contain_text("1 customer selected")
+    expect(page.get_by_test_id("confirm-page")).to_contain_text(target["ref"])
+    page.get_by_test_id("confirm-button").click()
+    expect(page.get_by_test_id("result-changed")).to_contain_text(f"1 changed: {target['ref']}")
+    assert [status_of(app, c["id"])[0] for c in (target, other)] == ["dormant", "active"]

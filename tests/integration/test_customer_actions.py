@@ -661,3 +661,31 @@ def test_an_id_too_large_for_the_database_is_an_unknown_id_not_an_error(app, cli
 
     assert response.status_code in (200, 302, 400, 404)
     assert snapshot(app) == before
+
+
+# --- row buttons in the list -------------------------------------------------------------
+def test_each_list_row_offers_the_actions_as_post_buttons_of_one_form(app, client, login, crowd):
+    login("coordinator")
+    html = text_of(client.get("/admin/coordinator/customer/"))
+
+    # one shared form carries the CSRF token once; the buttons submit it (no GET links)
+    form = re.search(r'<form id="row-action-form" method="post"[^>]*>(.*?)</form>', html, re.S)
+    assert form and 'name="csrf_token"' in form.group(1)
+    buttons = re.findall(r'<button type="submit" class="dropdown-item" form="row-action-form" '
+                         r'formaction="([^"]+)" name="ids" value="(\d+)">', html)
+    offered = {(action, int(key)) for action, key in buttons}
+    assert (bulk("coordinator", "set_dormant"), crowd["a1"]) in offered
+    assert not any("redact" in action or "delete" in action for action, _ in offered)
+
+    # what a browser sends when the row's "Set dormant…" is pressed: the confirmation page
+    page = client.post(bulk("coordinator", "set_dormant"), data={"ids": str(crowd["a1"])})
+    assert page.status_code == 200
+    assert count_on(text_of(page)) == 1
+    assert statuses(app, crowd["a1"]) == ["active"]
+
+
+def test_an_owners_rows_also_offer_redact_and_delete(client, login, crowd):
+    login("owner")
+    html = text_of(client.get("/admin/owner/customer/"))
+    for verb in ("redact", "delete", "email_statements"):
+        assert f'formaction="{bulk("owner", verb)}" name="ids" value="{crowd["a1"]}"' in html
