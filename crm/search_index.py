@@ -116,3 +116,26 @@ def search_customers(query, dialect: str, terms: list[str]):
     for term in terms:
         query = query.filter(trigram_clause(term))
     return query, Customer.id.desc()
+
+
+def search_words(term: str | None) -> tuple[list[str], bool]:
+    """The words of a typed search the index can use (at most six, each ``MIN_TERM`` long or
+    more), and whether some typed words were too short to use."""
+    typed = (term or "").lower().split()
+    usable = [t for t in typed if len(t) >= MIN_TERM]
+    return usable[:6], len(usable) < len(typed)
+
+
+def find_live_customers(session, term: str | None, *criteria, offset: int = 0,
+                        limit: int = 20) -> list:
+    """The pickers' search ("merge with…", "record a payment", form look-ups): live customers
+    matching every usable word of ``term`` (and ``criteria``), newest first, one page, through
+    the same index as the customer list. Too short a term finds nothing."""
+    from crm.models import Customer
+
+    words, _ = search_words(term)
+    if not words:
+        return []
+    query = session.query(Customer).filter(Customer.merged_into_id.is_(None), *criteria)
+    query, newest_first = search_customers(query, session.get_bind().dialect.name, words)
+    return query.order_by(newest_first).offset(offset).limit(min(limit, 20)).all()

@@ -184,6 +184,16 @@ def ensure_not_blocked(session: Session, email: str | None, *, what: str = "cust
         )
 
 
+def ensure_not_blocked_customer(customer: Customer | None, *, what: str) -> None:
+    """Refuse a new lead or booking for a customer whose own address is blocked (the flag
+    the blocklist keeps on the customer), whatever address the new record gives."""
+    if customer is not None and customer.email_blocked:
+        raise ActionError(
+            f"{customer.reference} has a blocked e-mail address: no new {what}s can be "
+            "created for it."
+        )
+
+
 def blocked_addresses(session: Session, emails: Iterable[str]) -> set[str]:
     """The canonical forms of those ``emails`` that are blocked now (a constant number of
     statements per ``CHUNK`` addresses, whatever the size of the blocklist)."""

@@ -40,6 +40,29 @@ def default_due_date(customer: Customer | None, issue_date: date) -> date:
     return issue_date + timedelta(days=DEFAULT_TERMS_DAYS if days is None else days)
 
 
+def draft_problems(*, customer, contact, work_address, address_format: str | None
+                   ) -> tuple[dict[str, str], str | None]:
+    """What is wrong with a draft's addressing, by field, and its address format as it is
+    stored (None: the customer's own address). A draft's contact is one of the customer's;
+    its work address is the customer's own or one the customer is the landlord of."""
+    from crm.addressing import validate_address_format
+
+    problems: dict[str, str] = {}
+    if customer is not None and contact is not None and contact.customer_id != customer.id:
+        problems["contact"] = "That contact belongs to another customer."
+    if customer is not None and work_address is not None and customer.id not in (
+        work_address.customer_id, work_address.landlord_id
+    ):
+        problems["work_address"] = ("That work address is neither the customer's nor one it "
+                                    "is the landlord of.")
+    stored = None
+    try:
+        stored = validate_address_format(address_format) or None
+    except ValueError as exc:
+        problems["address_format"] = str(exc)
+    return problems, stored
+
+
 def _lock_numbers(session: Session) -> None:
     """Take the invoice sequence's lock without taking a number, so that everything read
     afterwards is what the previous issuer committed (see the module docstring)."""

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.admin_views.base import FINANCE, record_id, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer, CustomerMerge, User
-from crm.search_index import MIN_TERM, search_customers
+from crm.search_index import MIN_TERM, find_live_customers, search_words
 
 
 class CustomerMergeMixin:
@@ -45,17 +45,9 @@ class CustomerMergeMixin:
                 return redirect(self.get_url(".merge_view", ids=[survivor]))
             customer = None
         term = (request.args.get("q") or "").strip()
-        words = [w for w in term.lower().split() if len(w) >= MIN_TERM][:6]
-        found = []
-        if customer is not None and words:
-            query, newest_first = search_customers(
-                db.session.query(Customer).filter(
-                    Customer.merged_into_id.is_(None), Customer.id != customer.id,
-                    Customer.redacted_at.is_(None),
-                ),
-                db.engine.dialect.name, words,
-            )
-            found = query.order_by(newest_first).limit(20).all()
+        words, _ = search_words(term)
+        found = [] if customer is None else find_live_customers(
+            db.session, term, Customer.id != customer.id, Customer.redacted_at.is_(None))
         return self.render(
             "admin/customer/merge_with.html", customer=customer, term=term, found=found,
             short=bool(term) and not words, min_term=MIN_TERM,

@@ -26,7 +26,7 @@ from crm.models.customer import (
     CUSTOMER_TYPES,
     TITLES,
 )
-from crm.search_index import MIN_TERM, search_customers
+from crm.search_index import MIN_TERM, find_live_customers, search_customers, search_words
 
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
@@ -259,7 +259,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         return query, count_query, joins, count_joins
 
     def search_order(self, search: str):
-        terms = [t for t in search.lower().split() if len(t) >= MIN_TERM][:6]
+        terms, _ = search_words(search)
         if not terms:
             return None
         return search_customers(db.session.query(Customer), db.engine.dialect.name, terms)[1]
@@ -272,12 +272,7 @@ class CustomerLookup(QueryAjaxModelLoader):
         super().__init__(name, db, Customer, fields=["reference"], page_size=10)
 
     def get_list(self, term, offset=0, limit=10):
-        query = db.session.query(Customer).filter(Customer.merged_into_id.is_(None))
-        terms = [t for t in (term or "").lower().split() if len(t) >= MIN_TERM][:6]
-        if not terms:
-            return []
-        query, newest_first = search_customers(query, db.engine.dialect.name, terms)
-        return query.order_by(newest_first).offset(offset).limit(min(limit, 20)).all()
+        return find_live_customers(db.session, term, offset=offset, limit=limit)
 
 
 class ContactView(CrmModelView):

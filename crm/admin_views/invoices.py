@@ -103,25 +103,17 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         ok = super().validate_form(form)
         if not hasattr(form, "address_format"):
             return ok  # the delete form
-        customer = form.customer.data
-        contact, address = form.contact.data, form.work_address.data
-        if customer is not None and contact is not None and contact.customer_id != customer.id:
-            _add_error(form.contact, "That contact belongs to another customer.")
-            ok = False
-        if customer is not None and address is not None and customer.id not in (
-            address.customer_id, address.landlord_id
-        ):
-            _add_error(form.work_address, "That work address is neither the customer's nor "
-                                          "one it is the landlord of.")
-            ok = False
-        from crm.addressing import validate_address_format
+        from crm.actions.invoice import draft_problems
 
-        try:
-            form.address_format.data = validate_address_format(form.address_format.data) or None
-        except ValueError as exc:
-            _add_error(form.address_format, str(exc))
-            ok = False
-        return ok
+        problems, stored = draft_problems(
+            customer=form.customer.data, contact=form.contact.data,
+            work_address=form.work_address.data, address_format=form.address_format.data,
+        )
+        for field, message in problems.items():
+            _add_error(getattr(form, field), message)
+        if "address_format" not in problems:
+            form.address_format.data = stored
+        return ok and not problems
 
     def on_model_change(self, form, model, is_created):
         from crm.actions.invoice import default_due_date

@@ -20,7 +20,7 @@ from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Allocation, Customer, Payment
 from crm.models.finance import PAYMENT_METHODS
-from crm.search_index import MIN_TERM, search_customers
+from crm.search_index import MIN_TERM, find_live_customers, search_words
 from crm.validation import money
 
 ALLOC = "alloc_"  # form fields alloc_<invoice id>: the amount to allocate to that invoice
@@ -68,14 +68,8 @@ class PaymentScreens:
 
     def _pick_customer(self, target: str):
         term = (request.args.get("q") or "").strip()
-        words = [w for w in term.lower().split() if len(w) >= MIN_TERM][:6]
-        found = []
-        if words:
-            query, newest_first = search_customers(
-                db.session.query(Customer).filter(Customer.merged_into_id.is_(None)),
-                db.engine.dialect.name, words,
-            )
-            found = query.order_by(newest_first).limit(20).all()
+        words, _ = search_words(term)
+        found = find_live_customers(db.session, term)
         return self.render("admin/payment/pick_customer.html", target=target, term=term,
                            found=found, short=bool(term) and not words, min_term=MIN_TERM)
 

@@ -20,20 +20,17 @@ def _refuse_blocked(model, attr: str, is_created: bool) -> None:
     from sqlalchemy import inspect
 
     from crm.actions import ActionError
-    from crm.actions.block_email import ensure_not_blocked
+    from crm.actions.block_email import ensure_not_blocked, ensure_not_blocked_customer
 
+    what = model.__tablename__
     with db.session.no_autoflush:  # the row being saved must not be flushed half-made
-        if is_created or inspect(model).attrs[attr].history.has_changes():
-            try:
-                ensure_not_blocked(db.session, getattr(model, attr), what=model.__tablename__)
-            except ActionError as exc:
-                raise ValidationError(str(exc)) from None
-        customer = getattr(model, "customer", None)
-        if is_created and customer is not None and customer.email_blocked:
-            raise ValidationError(
-                f"{customer.reference} has a blocked e-mail address: no new "
-                f"{model.__tablename__}s can be created for it."
-            )
+        try:
+            if is_created or inspect(model).attrs[attr].history.has_changes():
+                ensure_not_blocked(db.session, getattr(model, attr), what=what)
+            if is_created:
+                ensure_not_blocked_customer(getattr(model, "customer", None), what=what)
+        except ActionError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 def _export_str(attr):

@@ -225,3 +225,20 @@ def test_a_booking_with_an_address_that_is_not_blocked_is_created(app, client, b
 
     assert response.status_code == 302, flashes(text_of(response))
     assert count_rows(app, Booking, Booking.contact_email == "booker@example.com") == 1
+
+
+def test_a_customer_whose_own_address_is_blocked_gets_no_new_booking(app, client, blocked):
+    """Even with no contact e-mail on the booking: the customer is the blocked one."""
+    with app.app_context():
+        row = customer(db.session, email="sam.spam@example.com")
+        db.session.commit()
+        key, reference = row.id, row.reference
+        assert row.email_blocked is True
+
+    response = submit(client, url("owner", "booking", "new/"),
+                      {"customer": str(key), "title": "Wedding",
+                       "starts_at": "2026-07-01 19:00:00"})
+
+    assert response.status_code == 200
+    assert f"{reference} has a blocked e-mail address: no new bookings" in refusal(response)
+    assert count_rows(app, Booking) == 0
