@@ -37,7 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
     _init_login(app)
 
-    import crm.models.events  # noqa: F401  (session hooks)
+    import crm.session_hooks  # noqa: F401  (registers the session hooks)
     from crm.admin_views import init_admin
     from crm.auth import bp as auth_bp
     from crm.cli import bp as cli_bp

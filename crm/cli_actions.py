@@ -73,7 +73,7 @@ def merge_command(survivor: str, duplicates: tuple[str, ...], actor: str | None)
 @actor_option
 def undo_merge_command(merge_id: int, actor: str | None) -> None:
     """Undo a merge (within 30 days, when nothing since makes it unsafe)."""
-    from crm.actions.merge import undo_merge
+    from crm.actions.merge_undo import undo_merge
 
     _run(undo_merge, merge_id=merge_id, actor=_actor(actor))
 

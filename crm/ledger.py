@@ -2,7 +2,9 @@
 
 One definition, in SQL, used three ways:
 - ``recompute(session, ids)`` rewrites the stored figures of some customers; the session
-  hooks in ``crm.models.events`` call it in the same transaction as every money write;
+  hooks (``crm.session_hooks``) mark which customers' money rows changed and
+  ``flush_ledger`` recomputes those in the same transaction, just before commit (actions
+  call it earlier when they must read the figures of their own writes);
 - ``refresh_stale(session, today)`` re-ages the customers whose figures changed with the
   calendar (an open invoice passed its due date) — nightly and on read;
 - ``differences(session)`` compares every stored figure with the documents
@@ -187,6 +189,53 @@ def check_consistency(session: Session, customer_ids: Iterable[int]) -> None:
                 "An allocation would link one customer's payment or credit note to another "
                 "customer's invoice; remove the allocations before moving the document."
             )
+
+
+# --- the figures of this transaction's writes --------------------------------------------
+# The session hooks note the money rows a flush touches (by kind: customer, invoice, credit
+# note, payment; an id or, for a row created in the same flush, the instance) in the
+# session's ``info``; ``flush_ledger`` turns them into customers and recomputes those.
+DIRTY_KEY = "ledger_dirty"
+
+
+def mark_dirty(session: Session, kind: str, refs: Iterable) -> None:
+    session.info.setdefault(DIRTY_KEY, {}).setdefault(kind, []).extend(refs)
+
+
+def is_dirty(session: Session) -> bool:
+    return bool(session.info.get(DIRTY_KEY))
+
+
+def forget_dirty(session: Session) -> None:
+    """After a rollback: nothing written is left to recompute."""
+    session.info.pop(DIRTY_KEY, None)
+
+
+def _ids(refs) -> set[int]:
+    return {ref if isinstance(ref, int) else ref.id for ref in refs} - {None}
+
+
+def _customers_of(session: Session, bucket: dict) -> set[int]:
+    ids = _ids(bucket.get("customer", ()))
+    for model, kind in ((Invoice, "invoice"), (CreditNote, "credit_note"), (Payment, "payment")):
+        keys = _ids(bucket.get(kind, ()))
+        if keys:
+            ids.update(
+                session.execute(select(model.customer_id).where(model.id.in_(keys))).scalars()
+            )
+    return ids
+
+
+def flush_ledger(session: Session) -> None:
+    """Recompute the ledger of every customer whose money rows changed since the last call,
+    and refuse (``LedgerError``) what would leave it impossible."""
+    session.flush()
+    bucket = session.info.pop(DIRTY_KEY, None)
+    if bucket:
+        customers = _customers_of(session, bucket)
+        recompute(session, customers)
+        check_consistency(session, customers)
+        session.flush()
 
 
 def refresh_stale(session: Session, today: date | None = None) -> int:

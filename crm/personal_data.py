@@ -72,19 +72,19 @@ def is_text(column) -> bool:
     return isinstance(column.type, String | JSON)
 
 
-def registry() -> dict[type, dict[str, Decision]]:
-    """Every mapped model and its declared decisions (model -> column -> decision)."""
-    from crm.models import Base
-
+def registry(mappers) -> dict[type, dict[str, Decision]]:
+    """Each model among ``mappers`` (e.g. ``Base.registry.mappers``) and its declared
+    decisions (model -> column -> decision). The models import this module to declare their
+    decisions, so it is handed the mappers rather than reaching for them."""
     found = {}
-    for mapper in Base.registry.mappers:
+    for mapper in mappers:
         model = mapper.class_
         found[model] = dict(model.__dict__.get(ATTRIBUTE, {}))
     return found
 
 
-def decisions_by_table() -> dict[str, dict[str, Decision]]:
-    return {model.__table__.name: decisions for model, decisions in registry().items()}
+def decisions_by_table(mappers) -> dict[str, dict[str, Decision]]:
+    return {model.__table__.name: decisions for model, decisions in registry(mappers).items()}
 
 
 def template_columns(template: str) -> list[str]:

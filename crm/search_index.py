@@ -7,8 +7,10 @@ Terms shorter than three characters cannot use a trigram index; they match from 
 of a word only where the database can use an index, and are otherwise ignored (with a note).
 """
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, column, table, text
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+
+from crm.models import Customer
 
 SQLITE_TRIGGERS = {
     "customer_fts_ai": (
@@ -58,15 +60,6 @@ def create_search_index(conn) -> None:
             conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
 
 
-def drop_search_index(conn) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("DROP INDEX IF EXISTS ix_customer_search_trgm"))
-    elif conn.dialect.name == "sqlite":
-        for name in SQLITE_TRIGGERS:
-            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
-        conn.execute(text("DROP TABLE IF EXISTS customer_fts"))
-
-
 def disable_sqlite_triggers(conn) -> None:
     """For bulk loads: drop the triggers, load, then ``rebuild_sqlite_index``."""
     for name in SQLITE_TRIGGERS:
@@ -79,15 +72,8 @@ def rebuild_sqlite_index(conn) -> None:
         conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
 
 
-def is_search_table(name: str) -> bool:
-    """Tables Alembic must not compare with the models (SQLite FTS5 shadow tables)."""
-    return name == "customer_fts" or name.startswith("customer_fts_")
-
-
 def trigram_clause(term: str):
     """PostgreSQL: a substring match the pg_trgm GIN index answers (``LIKE '%term%'``)."""
-    from crm.models import Customer
-
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Customer.search_text.like(f"%{escaped}%", escape="\\")
 
@@ -100,10 +86,6 @@ def search_customers(query, dialect: str, terms: list[str]):
     order, so a common word ("example.com", 300,000 matches at 1M) stops after a page
     instead of collecting every match first (1.5 ms against 200 ms).
     """
-    from sqlalchemy import bindparam, column, table
-
-    from crm.models import Customer
-
     if dialect == "sqlite":
         fts = table("customer_fts", column("rowid"))
         expression = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
@@ -131,8 +113,6 @@ def find_live_customers(session, term: str | None, *criteria, offset: int = 0,
     """The pickers' search ("merge with…", "record a payment", form look-ups): live customers
     matching every usable word of ``term`` (and ``criteria``), newest first, one page, through
     the same index as the customer list. Too short a term finds nothing."""
-    from crm.models import Customer
-
     words, _ = search_words(term)
     if not words:
         return []

@@ -49,10 +49,9 @@ def include_object(obj, name, type_, reflected, compare_to):
     """Leave out the search index objects made by hand in the migrations, and the expression
     index of the duplicates key (autogenerate cannot compare expression indexes: SQLite does
     not reflect them, PostgreSQL reflects them in its own spelling). tests/test_migrations.py
-    checks that the migrations make them."""
-    from crm.search_index import is_search_table
-
-    if type_ == "table" and is_search_table(name):
+    checks that the migrations make them. (Written out here rather than imported from the
+    application: a migration environment must not change when the live code does.)"""
+    if type_ == "table" and (name == "customer_fts" or name.startswith("customer_fts_")):
         return False
     if type_ == "index" and name in ("ix_customer_search_trgm", "ix_customer_name_postcode_key"):
         return False

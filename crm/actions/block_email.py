@@ -8,17 +8,18 @@ departments, a host's customers), so each is blocked on its own when it should b
 
 ``Customer.email_blocked`` answers "is this customer's e-mail blocked now" for the list's flag
 and filter. These actions keep it right for the customers already on file, set-based; the
-session hook in ``crm.models.events`` keeps it right for customers created or edited later.
+session hook in ``crm.session_hooks`` keeps it right for customers created or edited later.
 Refusing to create a customer, lead or booking with a blocked address is the job of whoever
-creates it, through ``ensure_not_blocked``.
+creates it, through ``ensure_not_blocked``; the look-ups themselves live in ``crm.blocklist``.
 """
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
+from crm.blocklist import CHUNK, active, blocked_addresses, canonical, is_email_blocked
 from crm.models import BlockedEmail, Customer, User
 from crm.models.audit import record, record_each
 from crm.models.base import utcnow
@@ -26,8 +27,6 @@ from crm.security import email_block_hash
 from crm.validation import email_domain, normalize_email
 
 REASON_MAX = 500
-# Values per IN (...) list: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-CHUNK = 5000
 HOW_TO_WRITE = "Enter an address (name@example.com) or a whole domain (@example.com)."
 
 
@@ -38,7 +37,7 @@ def block_email(session: Session, *, value: str, reason: str, actor: User | None
     key = normalized if kind == "domain" else email_block_hash(normalized)
     session.flush()
     existing = session.execute(
-        select(BlockedEmail).where(_active(), _same(kind, key)).limit(1)
+        select(BlockedEmail).where(active(), _same(kind, key)).limit(1)
     ).scalar_one_or_none()
     if existing is not None:
         return ActionResult(
@@ -167,13 +166,6 @@ def unblock_email(session: Session, *, block_id: int, actor: User | None) -> Act
     )
 
 
-def is_email_blocked(session: Session, email: str | None) -> bool:
-    """Whether an address is blocked now, by itself or by its domain."""
-    if email is None or not email.strip():
-        return False
-    return bool(blocked_addresses(session, [email]))
-
-
 def ensure_not_blocked(session: Session, email: str | None, *, what: str = "customer") -> None:
     """Refuse a blocked address where a customer, lead or booking would be created with it."""
     if is_email_blocked(session, email):
@@ -192,40 +184,6 @@ def ensure_not_blocked_customer(customer: Customer | None, *, what: str) -> None
             f"{customer.reference} has a blocked e-mail address: no new {what}s can be "
             "created for it."
         )
-
-
-def blocked_addresses(session: Session, emails: Iterable[str]) -> set[str]:
-    """The canonical forms of those ``emails`` that are blocked now (a constant number of
-    statements per ``CHUNK`` addresses, whatever the size of the blocklist)."""
-    canon = sorted({canonical(e) for e in emails if e and e.strip()})
-    blocked: set[str] = set()
-    for start in range(0, len(canon), CHUNK):
-        part = canon[start:start + CHUNK]
-        hashes = {email_block_hash(e): e for e in part}
-        domains = {email_domain(e) for e in part}
-        rows = session.execute(
-            select(BlockedEmail.kind, BlockedEmail.address_hash, BlockedEmail.domain).where(
-                _active(),
-                or_(
-                    and_(BlockedEmail.kind == "address",
-                         BlockedEmail.address_hash.in_(list(hashes))),
-                    and_(BlockedEmail.kind == "domain", BlockedEmail.domain.in_(sorted(domains))),
-                ),
-            )
-        ).all()
-        blocked_domains = {r.domain for r in rows if r.kind == "domain"}
-        blocked.update(hashes[r.address_hash] for r in rows if r.kind == "address")
-        blocked.update(e for e in part if email_domain(e) in blocked_domains)
-    return blocked
-
-
-def canonical(email: str) -> str:
-    """The form an address is hashed and matched in: normalized when it is a valid address;
-    an invalid one (only ever typed, never stored) is matched as typed, lower-cased."""
-    try:
-        return normalize_email(email) or ""
-    except ValueError:
-        return email.strip().lower()
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -259,10 +217,6 @@ def _parse(value: str | None) -> tuple[str, str]:
 
 def _why(exc: ValueError) -> str:
     return str(exc).removeprefix("Not a valid e-mail address: ").rstrip(".")
-
-
-def _active():
-    return BlockedEmail.unblocked_at.is_(None)
 
 
 def _same(kind: str, key: str):
@@ -314,7 +268,7 @@ def _active_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
     for start in range(0, len(keys), CHUNK):
         found.update(session.execute(
             select(BlockedEmail.address_hash).where(
-                _active(), BlockedEmail.kind == "address",
+                active(), BlockedEmail.kind == "address",
                 BlockedEmail.address_hash.in_(keys[start:start + CHUNK]),
             )
         ).scalars())

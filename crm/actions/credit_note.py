@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
+from crm.ledger import flush_ledger
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice, Note, User
 from crm.models.audit import record
 from crm.models.base import ZERO
@@ -79,8 +80,6 @@ def invoice_position(session: Session, invoice_id: int, *, lock: bool = False
 
     ``lock`` takes the invoice's row lock first (PostgreSQL), so that two credit notes
     raised at once against one invoice are checked one after the other."""
-    from crm.models.events import flush_ledger
-
     query = select(Invoice).where(Invoice.id == invoice_id)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)

@@ -1,6 +1,6 @@
 """Issue and void invoices (DESIGN §3, §5). A draft has no number; issuing gives it the next
 one of the gap-free ``invoice`` sequence and, from then on, its lines and amounts are fixed
-(``crm.models.events`` refuses any change): what is owed changes through a credit note, or the
+(``crm.session_hooks`` refuses any change): what is owed changes through a credit note, or the
 whole invoice is voided.
 
 Dates at issue. The draft's issue date becomes the day it is issued (today unless given) and
@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
+from crm.ledger import flush_ledger
 from crm.models import Invoice, User
 from crm.models.audit import record
 from crm.models.customer import Customer
@@ -174,8 +175,6 @@ def void_invoice(session: Session, *, invoice_id: int, actor: User | None,
                  reason: str) -> ActionResult:
     """Void an issued invoice: it no longer counts as owed, and what was paid or credited
     against it becomes the customer's account credit. The reason goes on its notes."""
-    from crm.models.events import flush_ledger
-
     reason = " ".join((reason or "").split())
     invoice = session.scalars(
         select(Invoice).where(Invoice.id == invoice_id)

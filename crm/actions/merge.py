@@ -1,8 +1,9 @@
 """Merge customers: any number of duplicates into one survivor, in one transaction.
 
-Every foreign key to ``customer.id`` is declared once, in ``REFERENCES``: the preview counts
-from it, the merge moves from it, undo (``crm.actions.merge_undo``) puts back from what the
-merge recorded, and a test fails when the schema gains a reference this tuple does not name.
+Every foreign key to ``customer.id`` is declared once, in ``crm.actions.merge_records``
+(``REFERENCES``): the preview counts from it, the merge moves from it, undo
+(``crm.actions.merge_undo``) puts back from what the merge recorded, and a test fails when the
+schema gains a reference that tuple does not name.
 Rows move with set-based statements (INSERT ... SELECT into ``customer_merge_move``, then
 UPDATE ... WHERE customer_id IN (duplicates)), so thousands of rows cost a few statements.
 
@@ -16,94 +17,33 @@ the survivor's), ``tag`` (tag ``row_id`` taken off duplicate ``from_customer_id`
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Integer, Select, func, insert, literal, select, union_all, update
+from sqlalchemy import Integer, Select, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
-from crm import ledger
 from crm.actions import ActionError, ActionResult
+from crm.actions.merge_records import (
+    CUSTOMERS,
+    FIELD_LABELS,
+    FIELDS,
+    FINANCE_FIELDS,
+    KINDS,
+    MOVES,
+    REFERENCES,
+    Reference,
+    and_list,
+    recompute_ledger,
+)
 from crm.models import (
-    Booking,
-    Branch,
     Contact,
-    CreditNote,
     Customer,
     CustomerMerge,
-    CustomerMergeMove,
-    Invoice,
-    Lead,
-    Note,
-    Payment,
     PortalAccount,
     User,
-    WorkAddress,
     audit,
     customer_tag,
 )
 
 MAX_RECORDS = 50  # survivor included: a preview of more is unreadable, a typo is likelier
-MOVES = CustomerMergeMove.__table__
-CUSTOMERS = Customer.__table__
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A foreign key to ``customer.id`` and how a person counts the rows behind it."""
-
-    kind: str  # the key of preview counts and of ``MergeResult.moved``
-    one: str
-    many: str
-    column: Column
-
-    def noun(self, count: int) -> str:
-        return f"{count} {self.one if count == 1 else self.many}"
-
-
-REFERENCES: tuple[Reference, ...] = (
-    Reference("contacts", "contact", "contacts", Contact.__table__.c.customer_id),
-    Reference("branches", "branch", "branches", Branch.__table__.c.customer_id),
-    Reference("work_addresses", "work address", "work addresses",
-              WorkAddress.__table__.c.customer_id),
-    Reference("landlord_work_addresses", "work address as landlord",
-              "work addresses as landlord", WorkAddress.__table__.c.landlord_id),
-    Reference("bookings", "booking", "bookings", Booking.__table__.c.customer_id),
-    Reference("leads", "lead", "leads", Lead.__table__.c.customer_id),
-    Reference("notes", "note", "notes", Note.__table__.c.customer_id),
-    Reference("invoices", "invoice", "invoices", Invoice.__table__.c.customer_id),
-    Reference("credit_notes", "credit note", "credit notes", CreditNote.__table__.c.customer_id),
-    Reference("payments", "payment", "payments", Payment.__table__.c.customer_id),
-    Reference("portal_account", "portal account", "portal accounts",
-              PortalAccount.__table__.c.customer_id),
-    # Not moved but united: the survivor gets every duplicate's tags, once each.
-    Reference("tags", "tag", "tags", customer_tag.c.customer_id),
-    # Records merged into a duplicate earlier now point at the survivor, so that their old
-    # addresses lead to a live record in one step.
-    Reference("merged_records", "record merged earlier", "records merged earlier",
-              CUSTOMERS.c.merged_into_id),
-)
-
-KINDS: tuple[str, ...] = tuple(ref.kind for ref in REFERENCES)
-
-# References to a customer that a merge deliberately leaves where they are.
-NOT_MOVED: dict[tuple[str, str], str] = {
-    # History: an older merge keeps naming the survivor it made, even once that survivor is
-    # itself merged away. Its undo then refuses until the later merge is undone.
-    ("customer_merge", "survivor_id"): "the record of an earlier merge",
-}
-
-# (name, label) of every field whose value the user chooses; the last three are money.
-FIELDS: tuple[tuple[str, str], ...] = (
-    ("kind", "Kind"), ("customer_type", "Type"), ("title", "Title"),
-    ("first_name", "First name"), ("surname", "Surname"), ("company_name", "Company name"),
-    ("email", "E-mail"), ("phone", "Phone"), ("address_line_1", "Address line 1"),
-    ("address_line_2", "Address line 2"), ("town", "Town"), ("county", "County"),
-    ("postcode", "Postcode"), ("country", "Country"),
-    ("advertising_source", "Advertising source"), ("notes", "Notes"),
-    ("email_opt_in", "E-mail opt-in"), ("sms_opt_in", "SMS opt-in"),
-    ("post_opt_in", "Post opt-in"), ("creditor_days", "Creditor days"),
-    ("price_book", "Price book"), ("third_party_reference", "Third-party reference"),
-)
-FINANCE_FIELDS = frozenset({"creditor_days", "price_book", "third_party_reference"})
-FIELD_LABELS = dict(FIELDS)
 
 
 @dataclass(frozen=True)
@@ -197,7 +137,7 @@ def merge_customers(
 
     moved = _move_everything(session, merge_id, survivor.id, dup_ids)
     _tombstone(session, survivor.id, dup_ids)
-    _recompute_ledger(session, [survivor.id, *dup_ids])
+    recompute_ledger(session, [survivor.id, *dup_ids])
 
     merge = session.get(CustomerMerge, merge_id)
     merge.survivor_version = session.scalar(
@@ -286,7 +226,7 @@ def _conflicts(session: Session, customers: list[Customer]) -> tuple[list[str], 
         select(PortalAccount.customer_id).where(PortalAccount.customer_id.in_(ids))
     ).all()
     if len(portals) > 1:
-        holders = _and([refs[i] for i in ids if i in portals])
+        holders = and_list([refs[i] for i in ids if i in portals])
         blocking.append(
             f"{holders} each have a portal account, and a customer can have only one: "
             "delete all but one of them before merging."
@@ -303,7 +243,7 @@ def _conflicts(session: Session, customers: list[Customer]) -> tuple[list[str], 
         keeper = primaries[next(i for i in ids if i in primaries)]
         name = " ".join(p for p in (keeper.first_name, keeper.surname) if p)
         conflicts.append(
-            f"{_and([refs[i] for i in ids if i in primaries])} each have a primary contact: "
+            f"{and_list([refs[i] for i in ids if i in primaries])} each have a primary contact: "
             f"{name} ({refs[keeper.customer_id]}) stays primary; the others become ordinary "
             "contacts."
         )
@@ -317,7 +257,7 @@ def _conflicts(session: Session, customers: list[Customer]) -> tuple[list[str], 
     blocked = [c.reference for c in customers if c.email_blocked]
     if blocked:
         conflicts.append(
-            f"The e-mail address of {_and(blocked)} is blocked; the survivor is flagged "
+            f"The e-mail address of {and_list(blocked)} is blocked; the survivor is flagged "
             "blocked if it keeps that address."
         )
     statuses = {c.status for c in customers}
@@ -327,10 +267,6 @@ def _conflicts(session: Session, customers: list[Customer]) -> tuple[list[str], 
             f"stays {customers[0].status}, and what moves keeps its own status."
         )
     return blocking + conflicts, blocking
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 # -- fields ------------------------------------------------------------------------------
@@ -352,7 +288,7 @@ def _field_choice(name: str, label: str, customers: list[Customer]) -> FieldChoi
 
 def _chosen_values(customers: list[Customer], field_choices: dict[str, int]) -> dict[str, Any]:
     """The value of every field the survivor ends with. (Its ``email_blocked`` flag follows
-    the e-mail address through the session hook in ``crm.models.events``.)"""
+    the e-mail address through the session hook in ``crm.session_hooks``.)"""
     by_id = {c.id: c for c in customers}
     for name, customer_id in field_choices.items():
         if name not in FIELD_LABELS:
@@ -510,28 +446,8 @@ def _tombstone(session: Session, survivor_id: int, dup_ids: list[int]) -> None:
         )
 
 
-def _recompute_ledger(session: Session, customer_ids: list[int]) -> None:
-    """The moved documents now count for the survivor; tombstones end at zero."""
-    session.expire_all()
-    ledger.recompute(session, customer_ids)
-    try:
-        ledger.check_consistency(session, customer_ids)
-    except ledger.LedgerError as exc:
-        raise ActionError(str(exc)) from exc
-
-
 def _summary(survivor_reference: str, dup_refs: list[str], moved: dict[str, int]) -> str:
     by_kind = {ref.kind: ref for ref in REFERENCES}
     parts = [by_kind[kind].noun(n) for kind, n in moved.items() if n]
-    message = f"Merged {_and(dup_refs)} into {survivor_reference}"
+    message = f"Merged {and_list(dup_refs)} into {survivor_reference}"
     return message + (f": {', '.join(parts)} moved." if parts else ".")
-
-
-def __getattr__(name: str):
-    """Undo lives in ``crm.actions.merge_undo`` (it builds on this module); it is re-exported
-    here, lazily to avoid a circular import, so the screens import merge from one place."""
-    if name in ("UNDO_DAYS", "undo_check", "undo_merge"):
-        from crm.actions import merge_undo
-
-        return getattr(merge_undo, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

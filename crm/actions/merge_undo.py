@@ -13,13 +13,13 @@ from sqlalchemy import and_, func, insert, literal, or_, select, union_all, upda
 from sqlalchemy.orm import Session, aliased
 
 from crm.actions import ActionError, ActionResult
-from crm.actions.merge import (
+from crm.actions.merge_records import (
     CUSTOMERS,
     FIELDS,
     MOVES,
     REFERENCES,
-    _and,
-    _recompute_ledger,
+    and_list,
+    recompute_ledger,
 )
 from crm.models import (
     Allocation,
@@ -85,7 +85,7 @@ def undo_merge(
     _restore_tags(session, merge_id, survivor_id)
     _revive(session, survivor_id, dup_ids)
     _restore_survivor(session, merge, before)
-    _recompute_ledger(session, [survivor_id, *dup_ids])
+    recompute_ledger(session, [survivor_id, *dup_ids])
 
     refs = dict(session.execute(
         select(Customer.id, Customer.reference).where(Customer.id.in_([survivor_id, *dup_ids]))
@@ -103,7 +103,7 @@ def undo_merge(
         verb="merge_undo",
         changed=len(dup_ids),
         changed_refs=tuple(dup_refs),
-        message=f"Merge #{merge_id} undone: {_and(dup_refs)} restored from {refs[survivor_id]}.",
+        message=f"Merge #{merge_id} undone: {and_list(dup_refs)} restored from {refs[survivor_id]}.",
         details={"merge_id": merge_id, "restored": restored},
     )
 

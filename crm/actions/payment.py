@@ -29,11 +29,10 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
-from crm.ledger import LedgerError, live_allocations
+from crm.ledger import LedgerError, flush_ledger, live_allocations
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment, User
 from crm.models.audit import record
 from crm.models.base import ZERO
-from crm.models.events import flush_ledger
 from crm.models.finance import PAYMENT_METHODS, round_money
 from crm.validation import money, sane_date
 

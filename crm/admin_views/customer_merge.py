@@ -92,7 +92,7 @@ class CustomerMergeMixin:
     @expose("/merge/undo/", methods=("GET", "POST"))
     def undo_merge_view(self):
         self._finance_only()
-        from crm.actions.merge import undo_check, undo_merge
+        from crm.actions.merge_undo import undo_check, undo_merge
 
         source = request.form if request.method == "POST" else request.args
         merge_id = source.get("merge_id", type=record_id)

@@ -3,7 +3,7 @@ the record page or in bulk from the list; void an issued one with a reason.
 
 The form makes drafts only (no status, no number): numbers are given by
 ``crm.actions.invoice.issue_invoice`` and an issued or void invoice is never edited again
-(the edit page sends the user to its details; the session guard in ``crm.models.events``
+(the edit page sends the user to its details; the session guard in ``crm.session_hooks``
 refuses the change whatever the path). Every endpoint re-checks the role."""
 
 from flask import abort, flash, redirect, request

@@ -1,5 +1,5 @@
 """Money menu (owner and admin only): invoices with lines, credit notes with lines,
-payments and allocations. Totals and balances are computed by crm.models.events/crm.ledger.
+payments and allocations. Totals and balances are computed by crm.session_hooks/crm.ledger.
 
 This module holds what the money views share; each view lives in its own module
 (invoices, credit_notes, payments)."""

@@ -151,7 +151,7 @@ class Customer(AddressFields, Versioned, Base):
     # crm.actions.block_email and the session hooks, so the list can flag and filter it.
     email_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # Lower-cased words the search index is built on; kept by crm.models.events.
+    # Lower-cased words the search index is built on; kept by crm.session_hooks.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     # Redaction (crm.personal_data): kept invoices still read "Redacted customer C-000123".

@@ -19,9 +19,52 @@ branch_labels = None
 depends_on = None
 
 
-from crm.search_index import create_search_index, drop_search_index  # noqa: E402
-
 SEQUENCES = ("customer", "booking", "invoice", "credit_note")
+
+# The customer search index as this revision made it. Kept here, not imported from the
+# application, so that the migration stays what it was whatever the live code becomes.
+SQLITE_TRIGGERS = {
+    "customer_fts_ai": (
+        "AFTER INSERT ON customer BEGIN "
+        "INSERT INTO customer_fts(rowid, search_text) VALUES (new.id, new.search_text); END"
+    ),
+    "customer_fts_ad": (
+        "AFTER DELETE ON customer BEGIN "
+        "INSERT INTO customer_fts(customer_fts, rowid, search_text) "
+        "VALUES ('delete', old.id, old.search_text); END"
+    ),
+    "customer_fts_au": (
+        "AFTER UPDATE OF search_text ON customer BEGIN "
+        "INSERT INTO customer_fts(customer_fts, rowid, search_text) "
+        "VALUES ('delete', old.id, old.search_text); "
+        "INSERT INTO customer_fts(rowid, search_text) VALUES (new.id, new.search_text); END"
+    ),
+}
+
+
+def create_search_index(conn):
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        conn.execute(sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_customer_search_trgm ON customer "
+            "USING gin (search_text gin_trgm_ops)"
+        ))
+    elif conn.dialect.name == "sqlite":
+        conn.execute(sa.text(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS customer_fts USING fts5("
+            "search_text, content='customer', content_rowid='id', tokenize='trigram')"
+        ))
+        for name, body in SQLITE_TRIGGERS.items():
+            conn.execute(sa.text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
+
+
+def drop_search_index(conn):
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_customer_search_trgm"))
+    elif conn.dialect.name == "sqlite":
+        for name in SQLITE_TRIGGERS:
+            conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS customer_fts"))
 
 
 def upgrade():

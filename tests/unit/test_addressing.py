@@ -33,7 +33,7 @@ def invoice(session):
                              postcode="BD1 1AA", occupier_first_name="Olly",
                              occupier_surname="Occupant")
     contact = make_contact(session, customer, first_name="Sam", surname="Clerk")
-    # A draft: an issued invoice's address format is frozen (crm.models.events).
+    # A draft: an issued invoice's address format is frozen (crm.session_hooks).
     return make_invoice(session, customer, status="draft", work_address=work, contact=contact)
 
 

@@ -13,9 +13,9 @@ from crm.actions.block_email import (
     block_customer_emails,
     block_email,
     ensure_not_blocked,
-    is_email_blocked,
     unblock_email,
 )
+from crm.blocklist import is_email_blocked
 from crm.models import AuditEvent, BlockedEmail, Customer
 from crm.security import email_block_hash
 from tests.factories import make_customer

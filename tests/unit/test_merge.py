@@ -13,13 +13,12 @@ from crm.actions import ActionError
 from crm.actions import merge as merge_module
 from crm.actions.block_email import block_email
 from crm.actions.merge import (
-    FIELDS,
-    KINDS,
     MAX_RECORDS,
     live_customer_id,
     merge_customers,
     merge_preview,
 )
+from crm.actions.merge_records import FIELDS, KINDS
 from crm.extensions import db
 from crm.models import (
     AuditEvent,
@@ -454,7 +453,7 @@ def test_a_portal_account_on_one_side_moves(session, owner):
 # -- rollback ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", ["_unite_tags", "_tombstone", "_recompute_ledger"])
+@pytest.mark.parametrize("step", ["_unite_tags", "_tombstone", "recompute_ledger"])
 def test_a_failure_part_way_leaves_nothing_changed(session, world, owner, monkeypatch, step):
     before = snapshot(session)
 

@@ -1,7 +1,7 @@
 """Every foreign key to a customer is either moved by merge or deliberately left alone: a
 new table that points at customers fails here until merge says what to do with it."""
 
-from crm.actions.merge import NOT_MOVED, REFERENCES
+from crm.actions.merge_records import NOT_MOVED, REFERENCES
 from crm.models import Base
 
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from crm import ledger
-from crm.actions.merge import FIELDS, REFERENCES, merge_customers
+from crm.actions.merge import merge_customers
+from crm.actions.merge_records import FIELDS, REFERENCES
 from crm.actions.merge_undo import undo_merge
 from crm.models import Contact, Customer, customer_tag
 from tests.factories import (

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from crm import ledger
 from crm.actions import ActionError
 from crm.actions import merge_undo as undo_module
-from crm.actions.merge import UNDO_DAYS, merge_customers, undo_check, undo_merge
+from crm.actions.merge import merge_customers
+from crm.actions.merge_undo import UNDO_DAYS, undo_check, undo_merge
 from crm.models import AuditEvent, Booking, CreditNote, Customer, CustomerMerge, Note
 from crm.models.base import utcnow
 from tests.conftest import create_user
@@ -238,7 +239,7 @@ def test_refuses_when_a_new_primary_contact_sits_on_the_tombstone(session, world
 # -- rollback ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", ["_restore_tags", "_revive", "_recompute_ledger"])
+@pytest.mark.parametrize("step", ["_restore_tags", "_revive", "recompute_ledger"])
 def test_a_failure_part_way_leaves_the_merge_in_place(session, world, owner, monkeypatch, step):
     merge_id = _merge(session, world["survivor"], [world["dup"]], owner)
     before = snapshot(session)

@@ -66,7 +66,7 @@ def make_full_invoice(session, customer, **values) -> Invoice:
                       issue_date=TODAY, due_date=TODAY + timedelta(days=30),
                       lines=_lines(InvoiceLine), **values)
     session.add(invoice)
-    session.commit()  # what is outstanding is stored at commit (crm.models.events)
+    session.commit()  # what is outstanding is stored at commit (crm.session_hooks)
     return invoice
 
 

@@ -15,13 +15,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm import ledger
 from crm.actions import ActionError
 from crm.actions import redact as redact_module
-from crm.actions.block_email import is_email_blocked
 from crm.actions.redact import (
     CONFIRMATION_WORD,
     ensure_not_redacted,
     redact_customer,
     redact_customers,
 )
+from crm.blocklist import is_email_blocked
 from crm.extensions import db
 from crm.models import (
     Allocation,

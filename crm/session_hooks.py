@@ -1,15 +1,19 @@
 """Session hooks that keep derived columns true whatever code path writes the rows:
-customer references, search text and blocked-e-mail flag, document totals, and the stored
-ledger figures (recomputed in the same transaction, just before commit).
+customer references, search text and blocked-e-mail flag, document totals, the stored
+ledger figures (``crm.ledger``: marked dirty here, recomputed in the same transaction just
+before commit), and the rule that an issued invoice never changes.
 
-Set-based UPDATEs bypass these hooks: an action that moves money rows in bulk calls
-``crm.ledger.recompute`` for the customers it touched.
+They sit above the models, the ledger and the blocklist, and are registered by importing
+this module (``create_app`` does). Set-based UPDATEs bypass them: an action that moves money
+rows in bulk calls ``crm.ledger.recompute`` for the customers it touched.
 """
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from crm.actions.block_email import blocked_addresses, canonical
+from crm import ledger
+from crm.blocklist import blocked_addresses, canonical
+from crm.ledger import LedgerError
 from crm.models import (
     Allocation,
     CreditNote,
@@ -22,7 +26,6 @@ from crm.models import (
 from crm.models.sequence import next_number
 from crm.validation import customer_search_text
 
-LEDGER_KEY = "ledger_dirty"
 MONEY_TYPES = (Invoice, InvoiceLine, CreditNote, CreditNoteLine, Payment, Allocation)
 
 
@@ -53,21 +56,17 @@ def _stored_value(state, attr: str):
     ).scalar_one_or_none()
 
 
-def _mark(session: Session, kind: str, refs: set) -> None:
-    session.info.setdefault(LEDGER_KEY, {}).setdefault(kind, []).extend(refs)
-
-
 def _touch_money(session: Session, obj) -> None:
     if isinstance(obj, Invoice | CreditNote | Payment):
-        _mark(session, "customer", _refs(obj, "customer_id", "customer"))
+        ledger.mark_dirty(session, "customer", _refs(obj, "customer_id", "customer"))
     if isinstance(obj, InvoiceLine):
-        _mark(session, "invoice", _refs(obj, "invoice_id", "invoice"))
+        ledger.mark_dirty(session, "invoice", _refs(obj, "invoice_id", "invoice"))
     if isinstance(obj, CreditNoteLine):
-        _mark(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
+        ledger.mark_dirty(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
     if isinstance(obj, Allocation):
-        _mark(session, "invoice", _refs(obj, "invoice_id", "invoice"))
-        _mark(session, "payment", _refs(obj, "payment_id", "payment"))
-        _mark(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
+        ledger.mark_dirty(session, "invoice", _refs(obj, "invoice_id", "invoice"))
+        ledger.mark_dirty(session, "payment", _refs(obj, "payment_id", "payment"))
+        ledger.mark_dirty(session, "credit_note", _refs(obj, "credit_note_id", "credit_note"))
 
 
 @event.listens_for(Session, "before_flush")
@@ -122,43 +121,15 @@ def _flag_blocked(session: Session, customers: list[Customer]) -> None:
             customer.email_blocked = value
 
 
-def _ids(refs) -> set[int]:
-    return {ref if isinstance(ref, int) else ref.id for ref in refs} - {None}
-
-
-def _customers_of(session: Session, bucket: dict) -> set[int]:
-    ids = _ids(bucket.get("customer", ()))
-    for model, kind in ((Invoice, "invoice"), (CreditNote, "credit_note"), (Payment, "payment")):
-        keys = _ids(bucket.get(kind, ()))
-        if keys:
-            ids.update(
-                session.execute(select(model.customer_id).where(model.id.in_(keys))).scalars()
-            )
-    return ids
-
-
-def flush_ledger(session: Session) -> None:
-    """Recompute the ledger of every customer whose money rows changed since the last call."""
-    from crm import ledger
-
-    session.flush()
-    bucket = session.info.pop(LEDGER_KEY, None)
-    if bucket:
-        customers = _customers_of(session, bucket)
-        ledger.recompute(session, customers)
-        ledger.check_consistency(session, customers)
-        session.flush()
-
-
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if session.info.get(LEDGER_KEY) or session.new or session.dirty or session.deleted:
-        flush_ledger(session)
+    if ledger.is_dirty(session) or session.new or session.dirty or session.deleted:
+        ledger.flush_ledger(session)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(LEDGER_KEY, None)
+    ledger.forget_dirty(session)
 
 
 # --- issued invoices are fixed ------------------------------------------------------------
@@ -187,8 +158,6 @@ def _locked(invoice: Invoice | None) -> bool:
 
 
 def _refuse_invoice_change(invoice: Invoice, what: str) -> None:
-    from crm.ledger import LedgerError
-
     name = invoice.number or f"Invoice #{invoice.id}"
     status = _stored_status(invoice)
     if what == "delete":
