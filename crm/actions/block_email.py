@@ -15,7 +15,7 @@ creates it, through ``ensure_not_blocked``; the look-ups themselves live in ``cr
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
@@ -184,6 +184,19 @@ def ensure_not_blocked_customer(customer: Customer | None, *, what: str) -> None
             f"{customer.reference} has a blocked e-mail address: no new {what}s can be "
             "created for it."
         )
+
+
+def ensure_record_not_blocked(session: Session, record, *, email_attr: str = "email",
+                              is_created: bool) -> None:
+    """The check a create or edit form runs as it saves a customer, lead or booking: refuse
+    a blocked address when the record is new or its address changed, and a new lead or
+    booking for a customer whose own address is blocked."""
+    what = record.__tablename__
+    with session.no_autoflush:  # the row being saved must not be flushed half-made
+        if is_created or inspect(record).attrs[email_attr].history.has_changes():
+            ensure_not_blocked(session, getattr(record, email_attr), what=what)
+        if is_created:
+            ensure_not_blocked_customer(getattr(record, "customer", None), what=what)
 
 
 # -- steps ---------------------------------------------------------------------------------

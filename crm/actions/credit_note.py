@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
+from crm.actions.guards import live_customer
 from crm.ledger import flush_ledger
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice, Note, User
 from crm.models.audit import record
@@ -159,13 +160,7 @@ def _line(position: int, values: dict) -> CreditNoteLine:
 
 def customer_for_credit(session: Session, customer_id: int) -> Customer:
     """The customer a standalone credit note is for: live (not merged) and not redacted."""
-    customer = session.get(Customer, customer_id)
-    if customer is None or customer.merged_into_id is not None:
-        raise ActionError("That customer does not exist (or was merged into another).")
-    if customer.redacted_at is not None:
-        raise ActionError(f"{customer.reference} has been redacted; no credit note can be "
-                          "raised for it.")
-    return customer
+    return live_customer(session, customer_id, doing="raise a credit note")
 
 
 def _header(issue_date: date | None, description: str | None, breakdown_style: str

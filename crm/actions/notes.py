@@ -4,25 +4,17 @@ on every screen of that customer)."""
 from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
-from crm.models import Customer, Note, User
+from crm.actions.guards import live_customer
+from crm.models import Note, User
 from crm.models.audit import record
 from crm.models.comms import NOTE_KINDS
 
 MAX_BODY = 20_000
 
 
-def _live_customer(session: Session, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
-    if customer is None or customer.merged_into_id is not None:
-        raise ActionError("That customer does not exist (or was merged into another).")
-    if customer.redacted_at is not None:
-        raise ActionError(f"{customer.reference} has been redacted; notes can no longer be added.")
-    return customer
-
-
 def add_note(session: Session, *, customer_id: int, kind: str, body: str, important: bool,
              actor: User | None) -> ActionResult:
-    customer = _live_customer(session, customer_id)
+    customer = live_customer(session, customer_id, doing="add notes")
     body = (body or "").strip()
     if kind not in NOTE_KINDS:
         raise ActionError(f"A note is one of: {', '.join(NOTE_KINDS)}.")
@@ -45,7 +37,7 @@ def pin_note(session: Session, *, note_id: int, pinned: bool, actor: User | None
     note = session.get(Note, note_id)
     if note is None or note.customer_id is None:
         raise ActionError("That note does not exist.")
-    customer = _live_customer(session, note.customer_id)
+    customer = live_customer(session, note.customer_id, doing="change notes")
     if note.important == pinned:
         state = "pinned" if pinned else "not pinned"
         return ActionResult("pin_note", message=f"The note was already {state}; nothing changed.")

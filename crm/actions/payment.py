@@ -29,6 +29,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
+from crm.actions.guards import live_customer
 from crm.ledger import LedgerError, flush_ledger, live_allocations
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment, User
 from crm.models.audit import record
@@ -73,18 +74,6 @@ def _settle(session: Session) -> None:
         flush_ledger(session)
     except LedgerError as exc:
         raise ActionError(str(exc)) from None
-
-
-def _live_customer(session: Session, customer_id) -> Customer:
-    customer = session.get(Customer, customer_id) if isinstance(customer_id, int) else None
-    if customer is None:
-        raise ActionError("That customer does not exist.")
-    if customer.merged_into_id is not None:
-        survivor = session.get(Customer, customer.merged_into_id)
-        raise ActionError(f"{customer.reference} was merged into "
-                          f"{survivor.reference if survivor else 'another customer'}: "
-                          "record money there.")
-    return customer
 
 
 def _amount(value, what: str) -> Decimal:
@@ -186,7 +175,7 @@ def credit_sources(session: Session, customer_id: int) -> list[CreditSource]:
 def record_payment(session: Session, *, customer_id: int, received_on: date, method: str,
                    reference: str | None, amount, allocations: Iterable[tuple[int, Decimal]] = (),
                    actor: User | None) -> ActionResult:
-    customer = _live_customer(session, customer_id)
+    customer = live_customer(session, customer_id, doing="record money", allow_redacted=True)
     amount = _amount(amount, "The payment")
     if method not in PAYMENT_METHODS:
         raise ActionError(f"A payment is made by one of: {', '.join(PAYMENT_METHODS)}.")
@@ -234,7 +223,7 @@ def record_payment(session: Session, *, customer_id: int, received_on: date, met
 def allocate_credit(session: Session, *, customer_id: int,
                     allocations: Iterable[tuple[int, Decimal]], actor: User | None
                     ) -> ActionResult:
-    customer = _live_customer(session, customer_id)
+    customer = live_customer(session, customer_id, doing="record money", allow_redacted=True)
     wanted = _requested(allocations)
     if not wanted:
         raise ActionError("Enter an amount against at least one invoice.")

@@ -74,15 +74,6 @@ BLOCK_REASON = "Blocked when the customer's personal data was erased."
 CHUNK = 2000
 
 
-def ensure_not_redacted(customer: Customer) -> None:
-    """Refuse to edit (or merge) a redacted customer: its data is gone for good, and an edit
-    would bring personal data back under a record the person asked to have erased."""
-    if customer.redacted_at is not None:
-        raise ActionError(
-            f"{customer.reference} has been redacted; it can no longer be edited."
-        )
-
-
 def redact_customer(
     session: Session,
     *,

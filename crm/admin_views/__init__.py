@@ -1,18 +1,20 @@
-"""The admin panel: every view is registered once per role (see base.role_views)."""
+"""The admin panel: every screen is built once per staff role (``/admin/<role>/<slug>/``),
+from the table of contents below."""
 
 from flask import Flask, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 
-from crm.admin_views.base import FINANCE, role_views
+from crm.admin_views.access import role_pages
 from crm.admin_views.credit_notes import CreditNoteView
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
-from crm.admin_views.duplicates import duplicates_views
+from crm.admin_views.duplicates import DuplicatesView
 from crm.admin_views.invoices import InvoiceView
-from crm.admin_views.outbox import outbox_views
+from crm.admin_views.outbox import OutboxView
 from crm.admin_views.payments import AllocationView, PaymentView
 from crm.admin_views.settings import AuditEventView, BlockedEmailView, PortalAccountView, UserView
+from crm.admin_views.spec import CrmModelView, role_views
 from crm.admin_views.work import (
     BookingView,
     DueReminderView,
@@ -22,14 +24,14 @@ from crm.admin_views.work import (
     WorkAddressView,
 )
 
-CustomerView.delete_roles = FINANCE
-
-# (spec, menu name, menu category, url slug) — the panel's whole table of contents.
+# (view or page, menu name, menu category, url slug): the panel's whole table of contents,
+# in menu order. Who gets each is the view's own ``capability`` (crm.permissions).
 REGISTRY = (
     (CustomerView, "Customers", "Customers", "customer"),
     (ContactView, "Contacts", "Customers", "contact"),
     (BranchView, "Branches", "Customers", "branch"),
     (TagView, "Tags", "Customers", "tag"),
+    (DuplicatesView, "Possible duplicates", "Customers", "duplicates"),
     (LeadView, "Leads", "Work", "lead"),
     (BookingView, "Bookings", "Work", "booking"),
     (WorkAddressView, "Work addresses", "Work", "work_address"),
@@ -44,7 +46,11 @@ REGISTRY = (
     (UserView, "Staff users", "Settings", "user"),
     (PortalAccountView, "Portal accounts", "Settings", "portal_account"),
     (AuditEventView, "Audit log", "Settings", "audit_event"),
+    (OutboxView, "Outbox", "Settings", "outbox"),
 )
+
+# The model views among them (the rest are pages: possible duplicates, the outbox).
+MODEL_VIEWS = tuple(entry for entry in REGISTRY if issubclass(entry[0], CrmModelView))
 
 
 class HomeView(AdminIndexView):
@@ -55,6 +61,12 @@ class HomeView(AdminIndexView):
         return self.render("admin/index.html")
 
 
+def build_views(screen, *, name: str, category: str, slug: str) -> list:
+    """The per-role instances of one entry of ``REGISTRY``."""
+    make = role_views if issubclass(screen, CrmModelView) else role_pages
+    return make(screen, name=name, category=category, slug=slug)
+
+
 def init_admin(app: Flask) -> Admin:
     admin = Admin(
         app,
@@ -63,13 +75,10 @@ def init_admin(app: Flask) -> Admin:
         index_view=HomeView(url="/admin"),
     )
     slugs: dict[str, set[str]] = {}
-    for spec, name, category, slug in REGISTRY:
-        for view in role_views(spec, name=name, category=category, slug=slug):
+    for screen, name, category, slug in REGISTRY:
+        for view in build_views(screen, name=name, category=category, slug=slug):
             admin.add_view(view)
-            slugs.setdefault(view.role, set()).add(slug)
-    for view in duplicates_views():
-        admin.add_view(view)
-    for view in outbox_views():
-        admin.add_view(view)
+            if view.can(view.capability):
+                slugs.setdefault(view.role, set()).add(slug)
     app.extensions["crm_role_slugs"] = slugs
     return admin

@@ -3,8 +3,8 @@
 A credit note is only ever made by the "raise credit note" screens (against an invoice, or
 standalone on a customer), which call ``crm.actions.credit_note``; the plain create form is
 off. An issued credit note is a finished document: it cannot be edited or deleted, only
-voided (with a reason). The screens re-check the role on every request (``_finance_only``,
-shared with the PDF endpoint of ``CreditNotePdfMixin``)."""
+voided (with a reason). The screens require the ``raise_credit_note`` capability again on
+every request."""
 
 import re
 from datetime import date
@@ -24,12 +24,13 @@ from crm.actions.credit_note import (
     raise_credit_note,
     void_credit_note,
 )
-from crm.admin_views.base import record_id, run_action
-from crm.admin_views.customers import CustomerLookup, customer_link
+from crm.admin_views.access import require
+from crm.admin_views.adapters import record_id, run_action
+from crm.admin_views.customers import CustomerLookup
+from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import choices
 from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import CreditNotePdfMixin
-from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice
 from crm.models.finance import BREAKDOWN_STYLES, CREDIT_NOTE_STATUSES, LINE_CATEGORIES
@@ -46,7 +47,8 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
     can_create = False  # the raise screens make credit notes
     can_edit = False  # an issued credit note is final: void it and raise another
     can_delete = False  # a deleted number would leave a gap in the CN- sequence
-    details_template = "admin/credit_note/details.html"
+    details_template = "admin/crm/document.html"
+    document_kind = "credit-note"
     column_list = ["number", "customer", "invoice", "status", "issue_date", "total"]
     column_details_list = column_list + ["description", "breakdown_style", "subtotal",
                                          "tax_total", "created_at"]
@@ -61,8 +63,8 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
                       "issue_date"]
     column_default_sort = ("issue_date", True)
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer"),
-                                "invoice": _export_str("invoice")}
+    column_formatters_export = {"customer": export_str("customer"),
+                                "invoice": export_str("invoice")}
     form_choices = {"status": choices(CREDIT_NOTE_STATUSES),
                     "breakdown_style": choices(BREAKDOWN_STYLES)}
     form_ajax_refs = {"customer": CustomerLookup("customer"), "invoice": {"fields": ["number"],
@@ -92,8 +94,8 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
 
     # --- raise ----------------------------------------------------------------------------
     @expose("/raise/", methods=("GET", "POST"))
+    @require("raise_credit_note")
     def raise_view(self):
-        self._finance_only()
         invoice_id = request.values.get("invoice_id", type=record_id)
         customer_id = request.values.get("customer_id", type=record_id)
         if invoice_id is not None:
@@ -181,8 +183,8 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
 
     # --- void -----------------------------------------------------------------------------
     @expose("/void/", methods=("GET", "POST"))
+    @require("raise_credit_note")
     def void_view(self):
-        self._finance_only()
         note = self.get_one(request.values.get("id", ""))
         if note is None:
             abort(404)
@@ -194,8 +196,8 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
                 flash(result.message, "success")
                 return redirect(self.get_url(".details_view", id=note.id))
             note, status = self.get_one(str(note.id)), 400
-        return self.render("admin/credit_note/void.html", note=note, reason=reason,
-                           error=error, applied=self.applied_to(note)), status
+        return self.render("admin/crm/void.html", kind="credit-note", document=note,
+                           reason=reason, error=error, applied=self.applied_to(note)), status
 
 
 def _row(index: int, values: dict | None = None, include: bool = True) -> dict:

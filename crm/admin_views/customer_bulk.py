@@ -21,14 +21,14 @@ from sqlalchemy import Select, func, select
 from crm import mail
 from crm.actions import ActionError
 from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
-from crm.admin_views.base import FINANCE, STAFF, record_ids, run_action
+from crm.admin_views.adapters import record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer
 
 MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
 PREVIEW = 20  # references listed on a confirmation page
-# Bulk actions run inside the request (DESIGN §10: until background jobs exist, with a bounded
-# size and a clear message past it). At these sizes a run takes seconds to tens of seconds
+# Bulk actions run inside the request (until background jobs exist), with a bounded size and a
+# clear message past it. At these sizes a run takes seconds to tens of seconds
 # (bench/README.md); past them the user narrows the filter and runs it in parts.
 MAX_ROWS = 200_000
 MAX_ROWS_REDACT = 20_000
@@ -40,7 +40,7 @@ class Verb:
     label: str  # the menu entry
     title: str  # the confirmation page's heading
     explain: str  # what will happen, in a sentence or two
-    roles: frozenset[str]
+    capability: str  # what the role needs to run it (crm.permissions)
     run: Callable  # (session, actor, selection, form) -> ActionResult
     reason: str | None = None  # label of a required free-text reason, if any
     typed_word: str | None = None  # a word the user must type to confirm
@@ -120,66 +120,62 @@ VERBS: dict[str, Verb] = {
         Verb("set_dormant", "Set dormant", "Set customers dormant",
              "Their work addresses become dormant too, their service reminders leave the due "
              "list and automated messages stop. Invoices can still be issued.",
-             STAFF, _set_dormant),
+             "set_dormant", _set_dormant),
         Verb("reactivate", "Reactivate", "Reactivate customers",
              "Dormant or archived customers become active again, with the work addresses that "
              "went dormant with them; \"do not work with again\" warnings are unpinned.",
-             STAFF, _reactivate),
+             "set_dormant", _reactivate),
         Verb("deactivate", "Deactivate (do not work with again)", "Deactivate customers",
              "Adds a pinned \"do not work with again\" note with your reason to each customer "
              "and sets them dormant. Reactivate reverses it.",
-             STAFF, _deactivate, reason="Reason (shown on the note)"),
+             "set_dormant", _deactivate, reason="Reason (shown on the note)"),
         Verb("block_email", "Block their e-mail addresses", "Block e-mail addresses",
              "Each customer's e-mail address goes on the blocklist (kept only as a keyed hash): "
              "it can no longer create a customer, lead or booking or sign in to the portal.",
-             STAFF, _block, reason="Reason for the block"),
+             "block_email", _block, reason="Reason for the block"),
         Verb("delete", "Delete / archive", "Delete or archive customers",
              "Customers with bookings, money, notes or other records attached are archived "
              "(hidden from the list, kept for the records); only customers with nothing attached "
              "are really deleted.",
-             FINANCE, _delete, danger=True),
+             "delete", _delete, danger=True),
         Verb("redact", "Redact (erase personal data)", "Redact customers",
              "Erases the personal data of each customer, its contacts, work-address occupiers, "
              "notes, leads with the same e-mail and portal account. Invoices, credit notes and "
              "payments are kept with their numbers, dates and amounts under the name "
              "\"Redacted customer C-…\". This cannot be undone.",
-             FINANCE, _redact, reason="Reason for the e-mail block (if blocking)",
+             "redact", _redact, reason="Reason for the e-mail block (if blocking)",
              typed_word="REDACT", offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
         Verb("statements_zip", "Statements (ZIP)", "Statements as a ZIP of PDFs",
              "One outstanding statement per customer at {as_of} (statement-C-….pdf), in a ZIP "
              "file to download. Merged-away customers are left out. Nothing is changed.",
-             FINANCE, _statements_zip, max_rows=MAX_STATEMENTS, download=True, dated=True),
+             "statements", _statements_zip, max_rows=MAX_STATEMENTS, download=True, dated=True),
         Verb("email_statements", "E-mail statements", "E-mail statements",
              "Each customer gets their outstanding statement at {as_of} as a PDF attached to "
              "an e-mail. Dormant, archived, redacted and merged customers, blocked addresses, "
              "those without an e-mail address and those who opted out of e-mail are skipped. "
              "Messages sent cannot be recalled.",
-             FINANCE, _email_statements, max_rows=MAX_STATEMENTS, dated=True),
+             "statements", _email_statements, max_rows=MAX_STATEMENTS, dated=True),
     )
 }
 
 
+def _menu_entry(verb: Verb):
+    """The "With selected" entry of a verb: its confirmation page for the chosen rows."""
+
+    @action(verb.name, verb.label)
+    def entry(self, ids):
+        return self._confirm_page(verb, self._selected(ids))
+
+    entry.__name__ = f"action_{verb.name}"
+    return entry
+
+
 class CustomerBulkMixin:
-    """Mixed into the customer view: the ``@action`` entries and the bulk endpoint."""
+    """Mixed into the customer view: the ``@action`` entries (one per verb, made below) and
+    the bulk endpoint."""
 
-    action_roles = {name: verb.roles for name, verb in VERBS.items()} | {"merge": FINANCE}
-
-    # --- the "With selected" menu -------------------------------------------------------
-    @action("set_dormant", "Set dormant")
-    def action_set_dormant(self, ids):
-        return self._confirm_page(VERBS["set_dormant"], self._selected(ids))
-
-    @action("reactivate", "Reactivate")
-    def action_reactivate(self, ids):
-        return self._confirm_page(VERBS["reactivate"], self._selected(ids))
-
-    @action("deactivate", "Deactivate (do not work with again)")
-    def action_deactivate(self, ids):
-        return self._confirm_page(VERBS["deactivate"], self._selected(ids))
-
-    @action("block_email", "Block their e-mail addresses")
-    def action_block_email(self, ids):
-        return self._confirm_page(VERBS["block_email"], self._selected(ids))
+    action_capabilities = {name: verb.capability for name, verb in VERBS.items()} | {
+        "merge": "merge"}
 
     @action("merge", "Merge…")
     def action_merge(self, ids):
@@ -188,25 +184,9 @@ class CustomerBulkMixin:
         # Oldest first: the record entered first is the usual survivor (changeable on the page).
         return redirect(self.get_url(".merge_view", ids=sorted(record_ids(ids))))
 
-    @action("redact", "Redact (erase personal data)")
-    def action_redact(self, ids):
-        return self._confirm_page(VERBS["redact"], self._selected(ids))
-
-    @action("delete", "Delete / archive")
-    def action_delete(self, ids):
-        return self._confirm_page(VERBS["delete"], self._selected(ids))
-
-    @action("statements_zip", "Statements (ZIP)")
-    def action_statements_zip(self, ids):
-        return self._confirm_page(VERBS["statements_zip"], self._selected(ids))
-
-    @action("email_statements", "E-mail statements")
-    def action_email_statements(self, ids):
-        return self._confirm_page(VERBS["email_statements"], self._selected(ids))
-
     def bulk_verbs(self) -> list[Verb]:
         """The verbs this view's role may run on every row matching the list's filter."""
-        return [verb for verb in VERBS.values() if self.role in verb.roles]
+        return [verb for verb in VERBS.values() if self.can(verb.capability)]
 
     def row_verb_links(self) -> list[tuple[str, str]]:
         """(label, URL) of each verb for the list's row buttons: built once per page, not
@@ -225,8 +205,7 @@ class CustomerBulkMixin:
         spec = VERBS.get(verb)
         if spec is None:
             abort(404)
-        if self.role not in spec.roles:
-            abort(403)
+        self.require(spec.capability)
         selection = self._request_selection()
         if request.method == "POST" and request.form.get("confirm") == "1":
             return self._run(spec, selection)
@@ -235,8 +214,9 @@ class CustomerBulkMixin:
     @expose("/delete/", methods=("POST",))
     def delete_view(self):
         """A customer is never deleted by a bare POST: show what deleting would do first."""
-        if not self.can_delete or self.role not in VERBS["delete"].roles:
+        if not self.can_delete:
             abort(403)
+        self.require(VERBS["delete"].capability)
         return self._confirm_page(VERBS["delete"], self._selected(request.form.getlist("id")))
 
     # --- selections ---------------------------------------------------------------------------
@@ -376,3 +356,7 @@ class CustomerBulkMixin:
         day = result.details.get("as_of") or date.today().isoformat()
         return send_file(out, mimetype="application/zip", as_attachment=True,
                          download_name=f"statements-{day}.zip")
+
+
+for _verb in VERBS.values():
+    setattr(CustomerBulkMixin, f"action_{_verb.name}", _menu_entry(_verb))

@@ -1,26 +1,23 @@
 """The merge screens of the customer view: "merge with…" (find the other record), the preview
 (records side by side, a value chosen per field, rows to move, conflicts), the confirmation,
-and undo from the merge's audit entry. Owners and admins only (DESIGN §4), checked here on
-every request, not only by hiding buttons."""
+and undo from the merge's audit entry. They need the ``merge`` capability (owners and
+admins), checked on every request, not only by hiding buttons."""
 
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from sqlalchemy import select
 
-from crm.admin_views.base import FINANCE, record_id, record_ids, run_action
+from crm.admin_views.access import require
+from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer, CustomerMerge, User
 from crm.search_index import MIN_TERM, find_live_customers, search_words
 
 
 class CustomerMergeMixin:
-    def _finance_only(self) -> None:
-        if self.role not in FINANCE:
-            abort(403)
-
     @expose("/merge/", methods=("GET", "POST"))
+    @require("merge")
     def merge_view(self):
-        self._finance_only()
         source = request.form if request.method == "POST" else request.args
         ids = record_ids(source.getlist("ids"))
         if len(ids) < 2:
@@ -90,8 +87,8 @@ class CustomerMergeMixin:
         return self.render("admin/customer/merge_done.html", result=result, survivor_id=survivor)
 
     @expose("/merge/undo/", methods=("GET", "POST"))
+    @require("merge")
     def undo_merge_view(self):
-        self._finance_only()
         from crm.actions.merge_undo import undo_check, undo_merge
 
         source = request.form if request.method == "POST" else request.args

@@ -7,15 +7,17 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from sqlalchemy import inspect
-from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, NumberRange, Optional
 
-from crm.admin_views.base import CrmModelView
+from crm.actions.block_email import ensure_record_not_blocked
+from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.customer_bulk import CustomerBulkMixin
 from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
+from crm.admin_views.formatters import customer_link
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
+from crm.admin_views.spec import CrmModelView
 from crm.admin_views.statements import StatementMixin
 from crm.extensions import db
 from crm.models import Branch, Contact, Customer, Tag
@@ -69,17 +71,6 @@ class OverdueForMoreThanFilter(sqla_filters.BaseSQLAFilter):
         return "more than (days)"
 
 
-def customer_link(view, context, model, name):
-    customer = getattr(model, "customer", None)
-    if customer is None:
-        return ""
-    from flask import url_for
-
-    return Markup('<a href="{}">{}</a>').format(
-        url_for(f"customer_{view.role}.details_view", id=customer.id), str(customer)
-    )
-
-
 def _overdue_days(view, context, model, name):
     days = model.overdue_days
     return "" if days is None else f"{days} days"
@@ -119,6 +110,7 @@ def _yes_no(view, context, model, name):
 class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, CustomerRecordMixin,
                    CrmModelView):
     model_class = Customer
+    delete_capability = "delete"
     form_base_class = NameRequiredForm
     column_list = [
         "reference", "display_name", "customer_type", "kind", "status", "email", "email_blocked",
@@ -228,18 +220,9 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         )
 
     def on_model_change(self, form, model, is_created):
-        from crm.actions import ActionError
-        from crm.actions.block_email import ensure_not_blocked
-
-        if model.redacted_at is not None and not is_created:
-            raise ValidationError(
-                f"{model.reference} has been redacted; it can no longer be edited."
-            )
-        if is_created or inspect(model).attrs.email.history.has_changes():
-            try:
-                ensure_not_blocked(db.session, model.email)
-            except ActionError as exc:
-                raise ValidationError(str(exc)) from None
+        if not is_created:
+            self.check(ensure_not_redacted, model)
+        self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
         super().on_model_change(form, model, is_created)
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
@@ -333,4 +316,4 @@ class TagView(CrmModelView):
     form_args = {"name": {"validators": [InputRequired()]}}
 
 
-__all__ = ["BranchView", "ContactView", "CustomerView", "TagView", "customer_link"]
+__all__ = ["BranchView", "ContactView", "CustomerView", "TagView"]

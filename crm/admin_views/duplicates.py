@@ -1,9 +1,9 @@
 """The "Possible duplicates" page: groups of customers sharing an e-mail, a phone, or a
 surname and postcode, from which an owner or admin starts a merge.
 
-One instance per staff role, like every other view of the panel (base.role_views), so the
-role is fixed when the view is built and the merge link is decided by ``self.role``, never
-by a per-request switch. It only reads; the merge itself is the customer view's.
+One instance per staff role, like every other screen of the panel, so the role is fixed when
+the page is built and the merge link is decided by the role's ``merge`` capability, never by
+a per-request switch. It only reads; the merge itself is the customer view's.
 """
 
 from flask import flash, redirect, request, url_for
@@ -11,21 +11,18 @@ from flask_admin import expose
 
 from crm.actions import ActionError
 from crm.actions.duplicates import REASON_LABELS, find_duplicate_groups
-from crm.admin_views.base import FINANCE, RolePage
+from crm.admin_views.access import RolePage
 from crm.extensions import db
-from crm.models import ROLES
 
 PAGE_SIZE = 25
 
 
 class DuplicatesView(RolePage):
-    # DESIGN §4: merge is for owners and admins; coordinators see the groups only.
-    merge_roles = FINANCE
-
+    """Every staff role sees the groups; only a role that may merge gets the merge link."""
 
     @property
     def can_merge(self) -> bool:
-        return self.role in self.merge_roles
+        return self.can("merge")
 
     def merge_url(self, group) -> str | None:
         """The customer view's merge preview for this group (owner and admin only)."""
@@ -56,13 +53,3 @@ class DuplicatesView(RolePage):
             next_url=next_url,
             first_page=after is None,
         )
-
-
-def duplicates_views() -> list[DuplicatesView]:
-    """One view per staff role at /admin/<role>/duplicates/, in the Customers menu."""
-    views = []
-    for role in ROLES:
-        cls = type(f"DuplicatesView_{role}", (DuplicatesView,), {"role": role})
-        views.append(cls(name="Possible duplicates", category="Customers",
-                         endpoint=f"duplicates_{role}", url=f"/admin/{role}/duplicates"))
-    return views

@@ -4,7 +4,8 @@ the record page or in bulk from the list; void an issued one with a reason.
 The form makes drafts only (no status, no number): numbers are given by
 ``crm.actions.invoice.issue_invoice`` and an issued or void invoice is never edited again
 (the edit page sends the user to its details; the session guard in ``crm.session_hooks``
-refuses the change whatever the path). Every endpoint re-checks the role."""
+refuses the change whatever the path). Every endpoint requires the ``invoice`` capability
+again on each request."""
 
 from flask import abort, flash, redirect, request
 from flask_admin import expose
@@ -12,13 +13,14 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from wtforms.validators import InputRequired, Optional
 
-from crm.admin_views.base import FINANCE, record_id, record_ids, run_action
-from crm.admin_views.customers import CustomerLookup, customer_link
+from crm.admin_views.access import require
+from crm.admin_views.adapters import record_id, record_ids, run_action
+from crm.admin_views.customers import CustomerLookup
 from crm.admin_views.filters import MoneyGreater
+from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import SaneDate, choices
 from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import InvoicePdfMixin
-from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Invoice, InvoiceLine
 from crm.models.finance import INVOICE_STATUSES
@@ -46,7 +48,9 @@ def _add_error(field, message: str) -> None:
 class InvoiceView(InvoicePdfMixin, MoneyView):
     model_class = Invoice
     guard_redacted = True
-    details_template = "admin/invoice/details.html"
+    details_template = "admin/crm/document.html"
+    document_kind = "invoice"
+    create_capability = edit_capability = delete_capability = "invoice"
     column_list = ["number", "customer", "status", "issue_date", "due_date", "total",
                    "outstanding"]
     column_details_list = column_list + ["subtotal", "tax_total", "contact", "work_address",
@@ -65,7 +69,7 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
     column_default_sort = ("issue_date", True)
     column_labels = {"address_format": "Address format", "work_address": "Work address"}
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer")}
+    column_formatters_export = {"customer": export_str("customer")}
     column_descriptions = {"due_date": "Blank: the customer's creditor days after the issue "
                                        "date (30 if none are set). Issuing the invoice keeps "
                                        "this gap from the day it is issued."}
@@ -80,13 +84,9 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
     inline_models = [LineInline(InvoiceLine)]
     field_order_rules = (("due_date", "issue_date",
                           "The due date cannot be before the issue date."),)
-    action_roles = {"issue": FINANCE}
+    action_capabilities = {"issue": "invoice", "delete": "invoice"}
 
     eager = (Invoice.lines,)
-
-    def _finance_only(self) -> None:
-        if self.role not in FINANCE:
-            abort(403)
 
     # --- the draft form -------------------------------------------------------------------
     def create_form(self, obj=None):
@@ -123,10 +123,10 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         super().on_model_change(form, model, is_created)
 
     @expose("/edit/", methods=("GET", "POST"))
+    @require("invoice")
     def edit_view(self):
         """Only drafts are edited; an issued or void invoice's edit page (or a forged POST to
         it) goes to its details with the reason, changing nothing."""
-        self._finance_only()
         key = request.args.get("id", type=record_id)
         invoice = db.session.get(Invoice, key) if key else None
         if invoice is not None and invoice.status != "draft":
@@ -136,8 +136,8 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
 
     # --- issue and void -------------------------------------------------------------------
     @expose("/issue/", methods=("POST",))
+    @require("invoice")
     def issue_view(self):
-        self._finance_only()
         from crm.actions.invoice import issue_invoice
 
         key = request.form.get("id", type=record_id)
@@ -148,10 +148,10 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         return redirect(self.get_url(".details_view", id=key))
 
     @expose("/void/", methods=("GET", "POST"))
+    @require("invoice")
     def void_view(self):
         """GET (or the details page's POST) asks for the reason; POST with ``confirm``
         voids."""
-        self._finance_only()
         from crm.actions.invoice import void_invoice
 
         source = request.form if request.method == "POST" else request.args
@@ -167,13 +167,12 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
                 flash(result.message, "success")
                 return redirect(self.get_url(".details_view", id=key))
             invoice = db.session.get(Invoice, key)
-        return self.render("admin/invoice/void.html", invoice=invoice, reason=reason,
-                           error=error), (400 if error else 200)
+        return self.render("admin/crm/void.html", kind="invoice", document=invoice,
+                           reason=reason, error=error), (400 if error else 200)
 
     @action("issue", "Issue selected drafts",
             "Issue the selected drafts? Each gets the next invoice number and becomes owed.")
     def action_issue(self, ids):
-        self._finance_only()
         from crm.actions.invoice import issue_invoices
 
         result, error = run_action(issue_invoices, selection=record_ids(ids))

@@ -1,5 +1,6 @@
-"""Money menu (owner and admin only): invoices with lines, credit notes with lines,
-payments and allocations. Totals and balances are computed by crm.session_hooks/crm.ledger.
+"""Money menu (the ``see_money`` capability: owners and admins): invoices with lines, credit
+notes with lines, payments and allocations. Totals and balances are kept by the session hooks
+and the ledger (``crm.session_hooks``, ``crm.ledger``).
 
 This module holds what the money views share; each view lives in its own module
 (invoices, credit_notes, payments)."""
@@ -7,11 +8,9 @@ This module holds what the money views share; each view lives in its own module
 from flask_admin.model.form import InlineFormAdmin
 from wtforms.validators import InputRequired, Optional
 
-from crm.admin_views.base import FINANCE, CrmModelView
 from crm.admin_views.forms import Money, choices
-from crm.models.finance import (
-    LINE_CATEGORIES,
-)
+from crm.admin_views.spec import CrmModelView
+from crm.models.finance import LINE_CATEGORIES
 
 LINE_ARGS = {
     "description": {"validators": [InputRequired()]},
@@ -29,6 +28,6 @@ class LineInline(InlineFormAdmin):
 
 
 class MoneyView(CrmModelView):
-    roles = FINANCE
+    capability = "see_money"
 
 

@@ -2,9 +2,9 @@
 so that in development (and in production until ``MAIL_SERVER`` is set) a person can read
 what would have been sent, with its attachments.
 
-One instance per staff role like every view of the panel (base.role_views): the role is fixed
-when the view is built. Messages hold customers' statements, so only owners and admins may
-open it (DESIGN §4); a coordinator gets 403 on every endpoint. File names come from the URL
+One instance per staff role like every screen of the panel: the role is fixed when the page
+is built. Messages hold customers' statements, so it needs the ``statements`` capability
+(owners and admins); a coordinator gets 403 on every endpoint. File names come from the URL
 and are only accepted in the one shape crm.mail gives them (``Outbox.path``), so no name can
 reach outside the folder.
 """
@@ -15,14 +15,13 @@ from flask import abort, current_app, request, send_file
 from flask_admin import expose
 
 from crm import mail
-from crm.admin_views.base import FINANCE, RolePage
-from crm.models import ROLES
+from crm.admin_views.access import RolePage
 
 PAGE_SIZE = 25
 
 
 class OutboxView(RolePage):
-    roles = FINANCE
+    capability = "statements"
 
     @expose("/")
     def index(self):
@@ -66,14 +65,3 @@ class OutboxView(RolePage):
                              download_name=part.get_filename() or f"attachment-{index}")
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
-
-
-def outbox_views() -> list[OutboxView]:
-    """One view per staff role at /admin/<role>/outbox/, in the Settings menu (shown to
-    owners and admins only)."""
-    views = []
-    for role in ROLES:
-        cls = type(f"OutboxView_{role}", (OutboxView,), {"role": role})
-        views.append(cls(name="Outbox", category="Settings", endpoint=f"outbox_{role}",
-                         url=f"/admin/{role}/outbox"))
-    return views

@@ -12,11 +12,12 @@ from flask_admin import expose
 from flask_admin.contrib.sqla import filters as sqla_filters
 from wtforms.validators import InputRequired, ValidationError
 
-from crm.admin_views.base import FINANCE, record_id, run_action
-from crm.admin_views.customers import CustomerLookup, customer_link
+from crm.admin_views.access import require
+from crm.admin_views.adapters import record_id, run_action
+from crm.admin_views.customers import CustomerLookup
+from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Money, SaneDate, choices
 from crm.admin_views.money import MoneyView
-from crm.admin_views.work import _export_str
 from crm.extensions import db
 from crm.models import Allocation, Customer, Payment
 from crm.models.finance import PAYMENT_METHODS
@@ -24,11 +25,6 @@ from crm.search_index import MIN_TERM, find_live_customers, search_words
 from crm.validation import money
 
 ALLOC = "alloc_"  # form fields alloc_<invoice id>: the amount to allocate to that invoice
-
-
-def _finance_only(view) -> None:
-    if view.role not in FINANCE:
-        abort(403)
 
 
 def _typed_allocations(form) -> list[tuple[int, str]]:
@@ -94,8 +90,8 @@ class PaymentScreens:
         return None
 
     @expose("/record/", methods=("GET", "POST"))
+    @require("record_payment")
     def record_view(self):
-        _finance_only(self)
         customer = self._customer("record")
         if not isinstance(customer, Customer):
             return customer
@@ -136,10 +132,10 @@ class PaymentScreens:
         return redirect(self.get_url(".details_view", id=result.details["payment_id"]))
 
     @expose("/allocate/", methods=("GET", "POST"))
+    @require("record_payment")
     def allocate_view(self):
         from crm.actions.payment import allocate_credit
 
-        _finance_only(self)
         customer = self._customer("allocate")
         if not isinstance(customer, Customer):
             return customer
@@ -177,7 +173,7 @@ class PaymentView(PaymentScreens, MoneyView):
                       "received_on", "amount"]
     column_default_sort = ("received_on", True)
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer")}
+    column_formatters_export = {"customer": export_str("customer")}
     form_choices = {"method": choices(PAYMENT_METHODS)}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "received_on": {"validators": [InputRequired(), SaneDate()]},
@@ -199,9 +195,9 @@ class AllocationView(MoneyView):
     column_sortable_list = ["amount", "created_at"]
     column_searchable_list = []
     column_filters = ["amount", "created_at"]
-    column_formatters_export = {"invoice": _export_str("invoice"),
-                                "payment": _export_str("payment"),
-                                "credit_note": _export_str("credit_note")}
+    column_formatters_export = {"invoice": export_str("invoice"),
+                                "payment": export_str("payment"),
+                                "credit_note": export_str("credit_note")}
     form_args = {"invoice": {"validators": [InputRequired()]},
                  "amount": {"validators": [InputRequired(), Money()]}}
     form_ajax_refs = {"invoice": {"fields": ["number"], "page_size": 10},
@@ -219,10 +215,10 @@ class AllocationView(MoneyView):
         super().on_model_change(form, model, is_created)
 
     @expose("/remove/", methods=("POST",))
+    @require("record_payment")
     def remove_view(self):
         from crm.actions.payment import remove_allocation
 
-        _finance_only(self)
         key = request.form.get("id", type=record_id)
         if key is None:
             abort(404)

@@ -6,21 +6,27 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from wtforms import PasswordField, StringField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional
 
-from crm.admin_views.base import FINANCE, CrmModelView, record_id, record_ids, run_action
+from crm.actions.staff import check_staff_change, check_staff_delete, roles_managed_by
+from crm.admin_views.access import require
+from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.admin_views.customers import CustomerLookup
+from crm.admin_views.formatters import export_str
 from crm.admin_views.forms import Email, choices
-from crm.admin_views.work import _export_str
+from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
-from crm.models import ROLES, AuditEvent, BlockedEmail, PortalAccount, User
-from crm.security import MIN_PASSWORD_LENGTH, hash_password
+from crm.models import AuditEvent, BlockedEmail, PortalAccount, User
+from crm.permissions import ROLES
+from crm.security import MIN_PASSWORD_LENGTH
 
 
 class UserView(CrmModelView):
-    """Staff accounts. An admin manages admins and coordinators, never owners."""
+    """Staff accounts. The rules (an admin manages admins and coordinators, never owners;
+    nobody demotes, disables or deletes themselves; passwords hashed) are
+    ``crm.actions.staff``'s, checked as the form saves."""
 
-    roles = FINANCE
+    capability = "manage_staff"
     model_class = User
     column_list = ["email", "name", "role", "is_enabled", "last_login_at", "created_at"]
     column_details_list = column_list + ["updated_at"]
@@ -42,7 +48,7 @@ class UserView(CrmModelView):
     form_args = {"email": {"validators": [InputRequired(), Email()]}}
 
     def _roles_i_manage(self) -> tuple[str, ...]:
-        return ROLES if self.role == "owner" else tuple(r for r in ROLES if r != "owner")
+        return roles_managed_by(self.role)
 
     def base_query(self):
         return db.session.query(User).filter(User.role.in_(self._roles_i_manage()))
@@ -58,27 +64,19 @@ class UserView(CrmModelView):
         return form
 
     def on_model_change(self, form, model, is_created):
-        if model.role not in self._roles_i_manage():
-            raise ValidationError("You cannot give that role.")
         password = form.new_password.data if hasattr(form, "new_password") else None
-        if is_created and not password:
-            raise ValidationError("A new user needs a password.")
-        if password:
-            model.password_hash = hash_password(password)
-        if model.id == current_user.id and (model.role != current_user.role or
-                                            not model.is_enabled):
-            raise ValidationError("You cannot change your own role or disable yourself.")
+        self.check(check_staff_change, db.session, actor=current_user._get_current_object(),
+                   user=model, is_created=is_created, password=password)
         super().on_model_change(form, model, is_created)
 
     def on_model_delete(self, model):
-        if model.id == current_user.id:
-            raise ValidationError("You cannot delete your own account.")
+        self.check(check_staff_delete, actor=current_user._get_current_object(), user=model)
         super().on_model_delete(model)
 
 
 class PortalAccountView(CrmModelView):
     guard_redacted = True
-    roles = FINANCE
+    capability = "portal_invite"
     model_class = PortalAccount
     column_list = ["email", "customer", "disabled", "last_login_at", "invite_expires_at"]
     column_details_list = column_list + ["created_at", "updated_at"]
@@ -88,7 +86,7 @@ class PortalAccountView(CrmModelView):
     column_searchable_list = ["email"]
     column_filters = ["disabled", "last_login_at"]
     column_default_sort = "email"
-    column_formatters_export = {"customer": _export_str("customer")}
+    column_formatters_export = {"customer": export_str("customer")}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "email": {"validators": [InputRequired(), Email()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer")}
@@ -117,6 +115,8 @@ class BlockedEmailView(CrmModelView):
     column_default_sort = ("created_at", True)
     can_edit = False
     can_delete = False  # history is kept: unblocking is an action, not a delete
+    create_capability = "block_email"
+    action_capabilities = {"unblock": "block_email"}
     details_template = "admin/blocked_email/details.html"
     column_formatters = {"value": _blocked_value}
     column_formatters_export = {"value": _blocked_value}
@@ -153,6 +153,7 @@ class BlockedEmailView(CrmModelView):
             flash(error or result.message, "error" if error else "success")
 
     @expose("/unblock/", methods=("POST",))
+    @require("block_email")
     def unblock_view(self):
         from crm.actions.block_email import unblock_email
 
@@ -178,7 +179,7 @@ def _audit_details(view, context, model, name):
 
 
 class AuditEventView(CrmModelView):
-    roles = FINANCE
+    capability = "audit_log"
     model_class = AuditEvent
     can_create = False
     can_edit = False

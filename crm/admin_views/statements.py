@@ -1,14 +1,14 @@
 """The statement tab of a customer (HTML and PDF) and the PDF of an invoice or credit note:
-mixins for the customer, invoice and credit note views. Owners and admins only (DESIGN §4),
-checked inside every endpoint; records are loaded through the view's own ``get_one`` (404
-for what the view cannot see)."""
+mixins for the customer, invoice and credit note views. Each endpoint requires its
+capability (``statements``; ``see_money`` for a document's PDF) on every request; records
+are loaded through the view's own ``get_one`` (404 for what the view cannot see)."""
 
 from datetime import date
 
 from flask import Response, abort, request
 from flask_admin import expose
 
-from crm.admin_views.base import FINANCE
+from crm.admin_views.access import require
 from crm.documents import (
     credit_note_pdf,
     document_filename,
@@ -27,14 +27,9 @@ def _pdf_response(content: bytes, filename: str) -> Response:
     })
 
 
-class _FinanceOnly:
-    def _finance_only(self) -> None:
-        if self.role not in FINANCE:
-            abort(403)
-
+class _Loads:
     def _load(self):
         """The record named by ?id=, or 404."""
-        self._finance_only()
         record = self.get_one(request.args.get("id", ""))
         if record is None:
             abort(404)
@@ -69,10 +64,11 @@ def _statement_options() -> dict:
     return options
 
 
-class StatementMixin(_FinanceOnly):
+class StatementMixin(_Loads):
     """For the customer view: /statement/?id= (the page) and /statement/pdf/?id=."""
 
     @expose("/statement/")
+    @require("statements")
     def statement_view(self):
         customer = self._load()
         statement, error = None, None
@@ -87,6 +83,7 @@ class StatementMixin(_FinanceOnly):
         ), (400 if error else 200)
 
     @expose("/statement/pdf/")
+    @require("statements")
     def statement_pdf_view(self):
         customer = self._load()
         try:
@@ -100,19 +97,21 @@ class StatementMixin(_FinanceOnly):
         return _pdf_response(statement_pdf(statement), statement_filename(statement))
 
 
-class InvoicePdfMixin(_FinanceOnly):
+class InvoicePdfMixin(_Loads):
     """For the invoice view: /pdf/?id= (its address format, every line)."""
 
     @expose("/pdf/")
+    @require("see_money")
     def pdf_view(self):
         invoice = self._load()
         return _pdf_response(invoice_pdf(invoice), document_filename(invoice))
 
 
-class CreditNotePdfMixin(_FinanceOnly):
+class CreditNotePdfMixin(_Loads):
     """For the credit note view: /pdf/?id= (its breakdown style)."""
 
     @expose("/pdf/")
+    @require("see_money")
     def pdf_view(self):
         note = self._load()
         return _pdf_response(credit_note_pdf(note), document_filename(note))

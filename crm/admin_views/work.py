@@ -4,37 +4,17 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from wtforms.validators import InputRequired, Optional, ValidationError
 
-from crm.admin_views.base import CrmModelView
-from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup, customer_link
+from crm.actions.block_email import ensure_record_not_blocked
+from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup
 from crm.admin_views.filters import MoneyGreater
+from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
+from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
-
-
-def _refuse_blocked(model, attr: str, is_created: bool) -> None:
-    """A blocked address (or domain) can create no lead or booking (DESIGN §5)."""
-    from sqlalchemy import inspect
-
-    from crm.actions import ActionError
-    from crm.actions.block_email import ensure_not_blocked, ensure_not_blocked_customer
-
-    what = model.__tablename__
-    with db.session.no_autoflush:  # the row being saved must not be flushed half-made
-        try:
-            if is_created or inspect(model).attrs[attr].history.has_changes():
-                ensure_not_blocked(db.session, getattr(model, attr), what=what)
-            if is_created:
-                ensure_not_blocked_customer(getattr(model, "customer", None), what=what)
-        except ActionError as exc:
-            raise ValidationError(str(exc)) from None
-
-
-def _export_str(attr):
-    return lambda v, c, m, n: str(getattr(m, attr) or "")
 
 
 class WorkAddressView(CrmModelView):
@@ -55,8 +35,8 @@ class WorkAddressView(CrmModelView):
                                                options=choices(ADDRESS_STATUSES)),
                       "postcode", "town"]
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer"),
-                                "landlord": _export_str("landlord")}
+    column_formatters_export = {"customer": export_str("customer"),
+                                "landlord": export_str("landlord")}
     form_choices = {"status": choices(ADDRESS_STATUSES), "occupier_title": TITLE_CHOICES}
     form_args = {**ADDRESS_ARGS, "customer": {"validators": [InputRequired()]},
                  "occupier_surname": {"default": "Occupier"},
@@ -77,7 +57,7 @@ class ServiceReminderView(CrmModelView):
     column_filters = ["due_on", sqla_filters.FilterEqual(
         ServiceReminder.status, "Status", options=choices(("due", "done", "cancelled")))]
     column_default_sort = ("due_on", False)
-    column_formatters_export = {"work_address": _export_str("work_address")}
+    column_formatters_export = {"work_address": export_str("work_address")}
     form_choices = {"status": choices(("due", "done", "cancelled"))}
     form_args = {"work_address": {"validators": [InputRequired()]},
                  "due_on": {"validators": [InputRequired(), SaneDate()]},
@@ -115,7 +95,7 @@ class LeadView(CrmModelView):
                                                options=choices(LEAD_STATUSES)),
                       "source", "created_at"]
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer")}
+    column_formatters_export = {"customer": export_str("customer")}
     form_choices = {"status": choices(LEAD_STATUSES)}
     form_args = {"surname": {"validators": [InputRequired()]},
                  "email": {"validators": [Optional(), Email()]},
@@ -123,7 +103,7 @@ class LeadView(CrmModelView):
     form_ajax_refs = {"customer": CustomerLookup("customer")}
 
     def on_model_change(self, form, model, is_created):
-        _refuse_blocked(model, "email", is_created)
+        self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
         super().on_model_change(form, model, is_created)
 
 
@@ -147,8 +127,8 @@ class BookingView(CrmModelView):
                       MoneyGreater(Booking.value, "Value")]
     column_default_sort = ("starts_at", True)
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer"),
-                                "work_address": _export_str("work_address")}
+    column_formatters_export = {"customer": export_str("customer"),
+                                "work_address": export_str("work_address")}
     form_choices = {"status": choices(BOOKING_STATUSES), "attribution": choices(ATTRIBUTIONS)}
     field_order_rules = (("ends_at", "starts_at", "The booking cannot end before it starts."),)
     form_args = {"customer": {"validators": [InputRequired()]},
@@ -163,7 +143,8 @@ class BookingView(CrmModelView):
     def on_model_change(self, form, model, is_created):
         from crm.models.sequence import next_number
 
-        _refuse_blocked(model, "contact_email", is_created)
+        self.check(ensure_record_not_blocked, db.session, model, email_attr="contact_email",
+                   is_created=is_created)
         if not model.reference:
             model.reference = next_number(db.session, "booking")
         super().on_model_change(form, model, is_created)
@@ -184,9 +165,9 @@ class NoteView(CrmModelView):
                       "important", "do_not_work_with_again", "created_at"]
     column_default_sort = ("created_at", True)
     column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": _export_str("customer"),
-                                "author": _export_str("author"),
-                                "work_address": _export_str("work_address")}
+    column_formatters_export = {"customer": export_str("customer"),
+                                "author": export_str("author"),
+                                "work_address": export_str("work_address")}
     form_choices = {"kind": choices(NOTE_KINDS)}
     form_args = {"body": {"validators": [InputRequired()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer"),

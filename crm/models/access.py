@@ -9,9 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
 from crm.models.customer import Customer, _in
+from crm.permissions import ROLES
 from crm.personal_data import ERASE, KEEP, placeholder
-
-ROLES = ("owner", "admin", "coordinator")
 
 
 class User(UserMixin, Versioned, Base):

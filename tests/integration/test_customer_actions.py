@@ -357,7 +357,7 @@ def test_redacting_erases_the_customer_and_locks_the_record(app, client, login, 
 
     note = client.post("/admin/owner/customer/note/",
                        data={"customer_id": str(crowd["a1"]), "kind": "note", "body": "Hi"})
-    assert "no longer be added" in " ".join(flashes(text_of(client.get(note.headers["Location"]))))
+    assert "you cannot add notes" in " ".join(flashes(text_of(client.get(note.headers["Location"]))))
     assert count_rows(app, Note) == 0
 
 
@@ -618,7 +618,7 @@ def test_a_redacted_customers_contact_cannot_be_edited_back(app, client, redacte
 
 def test_a_note_cannot_be_added_to_a_redacted_customer_from_the_notes_menu(app, client,
                                                                             redacted):
-    """The record page refuses it ("notes can no longer be added"); Notes → Create must too."""
+    """The record page refuses it ("you cannot add notes"); Notes → Create must too."""
     submit(client, "/admin/owner/note/new/",
            {"customer": str(redacted["customer"]), "kind": "note", "body": "New personal data"})
     assert count_rows(app, Note, Note.body == "New personal data") == 0

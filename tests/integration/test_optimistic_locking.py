@@ -1,7 +1,7 @@
 """Concurrent edits (DESIGN §3, §9): two people open the same record; the first saves; the
 second's save is refused with a clear message and never overwrites the first's change."""
 
-from crm.admin_views.base import STALE_MESSAGE
+from crm.admin_views.adapters import STALE_MESSAGE
 from crm.extensions import db
 from crm.models import Booking, Customer
 from tests import factories as f

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from crm.admin_views import REGISTRY
-from crm.admin_views.base import FINANCE, allowed
+from crm.admin_views import MODEL_VIEWS
 from crm.admin_views.customers import CustomerView
 from crm.extensions import db
 from crm.models import Booking, Customer, User
+from crm.permissions import FINANCE, allowed, can
 from tests import factories as f
 from tests.conftest import PASSWORD
 from tests.integration.helpers import (
@@ -46,7 +46,8 @@ MONEY_INPUTS = {"balance", "account_credit", "overdue_amount", "oldest_overdue_o
                 "ledger_as_of"}
 FINANCE_SLUGS = ("invoice", "credit_note", "payment", "allocation", "user", "portal_account",
                  "audit_event")
-COORDINATOR_SLUGS = [slug for spec, _, _, slug in REGISTRY if "coordinator" in spec.roles]
+COORDINATOR_SLUGS = [slug for spec, _, _, slug in MODEL_VIEWS
+                     if can("coordinator", spec.capability)]
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@ its size and however many related rows each row has; so does a customer's detail
 
 import pytest
 
-from crm.admin_views import REGISTRY
+from crm.admin_views import MODEL_VIEWS
 from crm.extensions import db
 from tests import factories as f
 from tests.integration.helpers import customer, list_row_ids, seed, statements, text_of, url
 
 MOST = 10
-LISTS = [pytest.param(slug, "owner", id=slug) for _, _, _, slug in REGISTRY]
+LISTS = [pytest.param(slug, "owner", id=slug) for _, _, _, slug in MODEL_VIEWS]
 LISTS.append(pytest.param("customer", "coordinator", id="customer-coordinator"))
 
 

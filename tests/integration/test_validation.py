@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.admin_views import REGISTRY
+from crm.admin_views import MODEL_VIEWS
 from crm.extensions import db
 from crm.models import Booking, Customer, Invoice, Payment
 from tests import factories as f
@@ -122,7 +122,7 @@ def test_an_invoice_cannot_fall_due_before_it_is_issued(app, client, debtor):
     assert count_rows(app, Invoice) == 1
 
 
-OWNER_SLUGS = [slug for _, _, _, slug in REGISTRY]
+OWNER_SLUGS = [slug for _, _, _, slug in MODEL_VIEWS]
 
 
 @pytest.mark.parametrize("slug", OWNER_SLUGS)

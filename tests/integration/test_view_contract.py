@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from crm.admin_views import REGISTRY
+from crm.admin_views import MODEL_VIEWS
 from crm.models import AuditEvent
+from crm.permissions import can, roles_with
 from tests.integration.helpers import (
     count_rows,
     csv_table,
@@ -82,12 +83,12 @@ CASES = {
     "audit_event": None,  # read-only
 }
 
-VIEWS = [(spec, slug, role) for spec, _, _, slug in REGISTRY for role in sorted(spec.roles)]
+VIEWS = [(spec, slug, role) for spec, _, _, slug in MODEL_VIEWS
+         for role in sorted(roles_with(spec.capability))]
 
 
 def _can(spec, verb: str, role: str) -> bool:
-    roles = getattr(spec, f"{verb}_roles")
-    return bool(getattr(spec, f"can_{verb}")) and (roles is None or role in roles)
+    return bool(getattr(spec, f"can_{verb}")) and can(role, getattr(spec, f"{verb}_capability"))
 
 
 def _params(predicate=lambda spec, slug, role: True):

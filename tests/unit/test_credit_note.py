@@ -231,7 +231,7 @@ def test_a_redacted_or_merged_customer_is_refused(session, owner, customer):
 
     with pytest.raises(ActionError, match="has been redacted"):
         raise_credit_note(session, actor=owner, lines=[line()], customer_id=redacted.id)
-    with pytest.raises(ActionError, match="does not exist"):
+    with pytest.raises(ActionError, match=f"merged into {customer.reference}"):
         raise_credit_note(session, actor=owner, lines=[line()], customer_id=merged.id)
     with pytest.raises(ActionError, match="does not exist"):
         raise_credit_note(session, actor=owner, lines=[line()], customer_id=987654)

@@ -15,9 +15,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm import ledger
 from crm.actions import ActionError
 from crm.actions import redact as redact_module
+from crm.actions.guards import ensure_not_redacted
 from crm.actions.redact import (
     CONFIRMATION_WORD,
-    ensure_not_redacted,
     redact_customer,
     redact_customers,
 )

@@ -5,10 +5,10 @@ Customers are named by reference (C-000123) or id; ``--actor EMAIL`` records a s
 the audit trail (default: "system")."""
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import or_, select
 
 from crm.actions import ActionError, ActionResult
-from crm.cli import bp
 from crm.extensions import db
 from crm.models import Customer, User
 
@@ -54,10 +54,11 @@ def _run(fn, **kwargs) -> ActionResult:
 actor_option = click.option("--actor", help="E-mail of the staff user to record as the actor.")
 
 
-@bp.cli.command("merge")
+@click.command("merge")
 @click.argument("survivor")
 @click.argument("duplicates", nargs=-1, required=True)
 @actor_option
+@with_appcontext
 def merge_command(survivor: str, duplicates: tuple[str, ...], actor: str | None) -> None:
     """Merge DUPLICATES into SURVIVOR (survivor's non-empty values win)."""
     from crm.actions.merge import merge_customers
@@ -68,9 +69,10 @@ def merge_command(survivor: str, duplicates: tuple[str, ...], actor: str | None)
                f"{result.merge_id}` within 30 days.")
 
 
-@bp.cli.command("undo-merge")
+@click.command("undo-merge")
 @click.argument("merge_id", type=int)
 @actor_option
+@with_appcontext
 def undo_merge_command(merge_id: int, actor: str | None) -> None:
     """Undo a merge (within 30 days, when nothing since makes it unsafe)."""
     from crm.actions.merge_undo import undo_merge
@@ -78,12 +80,13 @@ def undo_merge_command(merge_id: int, actor: str | None) -> None:
     _run(undo_merge, merge_id=merge_id, actor=_actor(actor))
 
 
-@bp.cli.command("redact")
+@click.command("redact")
 @click.argument("customers", nargs=-1, required=True)
 @click.option("--confirm", "confirmation", required=True, help="Type REDACT: it cannot be undone.")
 @click.option("--block-email", is_flag=True, help="Also block their e-mail addresses.")
 @click.option("--reason", help="Reason for the e-mail block.")
 @actor_option
+@with_appcontext
 def redact_command(customers, confirmation, block_email, reason, actor) -> None:
     """Erase the personal data of CUSTOMERS (money records are kept)."""
     from crm.actions.redact import redact_customers
@@ -92,10 +95,11 @@ def redact_command(customers, confirmation, block_email, reason, actor) -> None:
          block_email=block_email, block_reason=reason, actor=_actor(actor))
 
 
-@bp.cli.command("block-email")
+@click.command("block-email")
 @click.argument("value")
 @click.option("--reason", required=True)
 @actor_option
+@with_appcontext
 def block_email_command(value: str, reason: str, actor: str | None) -> None:
     """Block an address (name@example.com) or a whole domain (@example.com)."""
     from crm.actions.block_email import block_email
@@ -103,9 +107,10 @@ def block_email_command(value: str, reason: str, actor: str | None) -> None:
     _run(block_email, value=value, reason=reason, actor=_actor(actor))
 
 
-@bp.cli.command("unblock-email")
+@click.command("unblock-email")
 @click.argument("block_id", type=int)
 @actor_option
+@with_appcontext
 def unblock_email_command(block_id: int, actor: str | None) -> None:
     """Lift a block (its history is kept)."""
     from crm.actions.block_email import unblock_email
@@ -113,9 +118,10 @@ def unblock_email_command(block_id: int, actor: str | None) -> None:
     _run(unblock_email, block_id=block_id, actor=_actor(actor))
 
 
-@bp.cli.command("set-dormant")
+@click.command("set-dormant")
 @click.argument("customers", nargs=-1, required=True)
 @actor_option
+@with_appcontext
 def set_dormant_command(customers, actor) -> None:
     """Set CUSTOMERS dormant (their work addresses too)."""
     from crm.actions.dormant import set_dormant
@@ -123,9 +129,10 @@ def set_dormant_command(customers, actor) -> None:
     _run(set_dormant, selection=_ids(customers), actor=_actor(actor))
 
 
-@bp.cli.command("reactivate")
+@click.command("reactivate")
 @click.argument("customers", nargs=-1, required=True)
 @actor_option
+@with_appcontext
 def reactivate_command(customers, actor) -> None:
     """Make dormant or archived CUSTOMERS active again."""
     from crm.actions.dormant import reactivate
@@ -133,7 +140,7 @@ def reactivate_command(customers, actor) -> None:
     _run(reactivate, selection=_ids(customers), actor=_actor(actor))
 
 
-@bp.cli.command("duplicates")
+@click.command("duplicates")
 @click.option("--reason", type=click.Choice(("email", "phone", "name_postcode")))
 @click.option("--limit", default=25, show_default=True, type=click.IntRange(1, 200),
               help="How many groups to print.")
@@ -148,3 +155,7 @@ def duplicates_command(reason: str | None, limit: int) -> None:
     if page.next_after:
         click.echo(f"... (the first {limit}; --limit for more, or the admin's Possible "
                    "duplicates page)")
+
+
+COMMANDS = (merge_command, undo_merge_command, redact_command, block_email_command,
+            unblock_email_command, set_dormant_command, reactivate_command, duplicates_command)

@@ -1,0 +1,13 @@
+"""``flask --app app crm ...``: the operator's commands, one module per subject. Each module
+defines its commands and lists them in ``COMMANDS``; this package only gathers them into the
+``crm`` group (the modules never import each other, nor this package)."""
+
+from flask import Blueprint
+
+from crm.cli import customers, ledger, staff
+
+bp = Blueprint("crm", __name__, cli_group="crm")
+
+for module in (staff, ledger, customers):
+    for command in module.COMMANDS:
+        bp.cli.add_command(command)
