@@ -51,7 +51,7 @@ def _flag(name: str, default: bool) -> bool:
 
 
 def _mail_settings(instance: Path, production: bool) -> dict:
-    """Where e-mail goes (DESIGN §7: never silently dropped). Without ``MAIL_SERVER`` every
+    """Where e-mail goes (never silently dropped). Without ``MAIL_SERVER`` every
     message is written to the outbox folder (shown in the admin under Settings > Outbox); in
     production that is allowed, so that a new install can start, but logged as a warning at
     every start, since nobody receives those messages until someone reads the folder."""

@@ -7,7 +7,7 @@
 - ``smtp``: ``MAIL_SERVER``/``MAIL_PORT``, STARTTLS unless ``MAIL_USE_TLS`` is off, a login
   when ``MAIL_USERNAME`` is set; the standard library's smtplib.
 
-Never silently dropped (DESIGN §7): whatever stops a message (a bad address, a full disk, a
+Never silently dropped: whatever stops a message (a bad address, a full disk, a
 refused login, a rejected recipient) raises ``MailError`` with a sentence saying what, and
 the caller decides what to tell the user. A run of many messages uses ``connection()`` so
 that SMTP logs in once, not once per message.

@@ -1,4 +1,4 @@
-"""The one statement builder (DESIGN §6): the admin page, the portal and every PDF render
+"""The one statement builder: the admin page, the portal and every PDF render
 what ``build_statement`` returns, so their numbers always agree.
 
 Two kinds:

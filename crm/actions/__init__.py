@@ -1,7 +1,7 @@
-"""Business operations, one module per verb (DESIGN §2). Each is a plain function that takes
-a session, keyword-only ids and the acting user, works inside the caller's transaction
-(it flushes; the caller commits), writes one audit event and raises ``ActionError`` to
-refuse. Bulk forms take a *selection*: a list of ids or a SELECT of ids (every row matching
+"""Business operations, one module per verb (docs/architecture.md, "Writing an action").
+Each is a plain function that takes a session, keyword-only ids and the acting user, works
+inside the caller's transaction (it flushes; the caller commits), writes one audit event and
+raises ``ActionError`` to refuse. Bulk forms take a *selection*: a list of ids or a SELECT of ids (every row matching
 a list's filter), and work set-based, never row by row through the ORM."""
 
 from collections.abc import Iterable

@@ -9,7 +9,7 @@ Three keys, each compared in SQL so that a million customers are never compared 
   Unicode on PostgreSQL; each database is consistent with itself, which is all a key needs.
 
 Candidates are live customers (not merged away) that are not redacted: a tombstone has
-already been merged and a redacted customer cannot be (DESIGN §5). Archived and dormant
+already been merged and a redacted customer cannot be merged. Archived and dormant
 customers are included, because a new record typed in for an old customer is exactly the
 duplicate worth finding.
 

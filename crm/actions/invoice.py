@@ -1,4 +1,4 @@
-"""Issue and void invoices (DESIGN §3, §5). A draft has no number; issuing gives it the next
+"""Issue and void invoices. A draft has no number; issuing gives it the next
 one of the gap-free ``invoice`` sequence and, from then on, its lines and amounts are fixed
 (``crm.session_hooks`` refuses any change): what is owed changes through a credit note, or the
 whole invoice is voided.

@@ -1,4 +1,4 @@
-"""Payments, their allocations to invoices, and account credit (DESIGN §3).
+"""Payments, their allocations to invoices, and account credit.
 
 A payment is recorded and, in the same transaction, set against one or several of the
 customer's issued invoices; what is not allocated is account credit, which can be allocated

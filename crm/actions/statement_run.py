@@ -8,7 +8,7 @@ SELECT per batch, then the statement's own fixed handful of statements each), an
 accumulates per customer but its reference: a run of 1,000 keeps one PDF in memory at a time
 and writes the ZIP into the caller's file (a temporary file for the download).
 
-Size: until background jobs exist (DESIGN §10) a run happens inside the request, so it takes
+Size: until background jobs exist a run happens inside the request, so it takes
 at most ``MAX_STATEMENTS`` customers: 250 short statements render in about 20 s here
 (bench/results/statements.md), inside gunicorn's default 30 s worker timeout (the README's
 production command allows 120 s); past that it refuses with a message before doing anything.

@@ -1,4 +1,4 @@
-"""Blocked e-mails (DESIGN §5 block email) through the admin screens: an address or a domain
+"""Blocked e-mails through the admin screens: an address or a domain
 blocked from the Settings form cannot create a customer, lead or booking, however it is typed
 (case, spaces); the form says why and nothing is created. Customers whose address is blocked
 carry a "blocked" badge in the list, on their record, and answer the list's "E-mail blocked"

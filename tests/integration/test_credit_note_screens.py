@@ -1,4 +1,4 @@
-"""The raise credit note screens (DESIGN §5): against an invoice (its lines pre-filled, which
+"""The raise credit note screens: against an invoice (its lines pre-filled, which
 the user can reduce or leave out, with a preview of the totals) and standalone on a customer;
 every refusal shown on the page with the inputs kept and nothing written; the credit note's
 page (PDF link, void with a reason); edit and create refused; owners and admins only; CSRF."""

@@ -1,4 +1,4 @@
-"""CSRF (DESIGN §9): a POST without the session's token, or with a forged one, is refused
+"""CSRF: a POST without the session's token, or with a forged one, is refused
 with 400 and changes nothing: admin create, edit, delete, bulk action, inline edit, and the
 staff login."""
 

@@ -1,4 +1,4 @@
-"""The customer list past the exact-count cap (DESIGN §8): more matches than the cap show
+"""The customer list past the exact-count cap: more matches than the cap show
 "More than N matches" and previous/next paging; under it, the exact number. And the Name
 column sorts by surname."""
 

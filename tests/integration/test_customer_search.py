@@ -1,4 +1,4 @@
-"""Customer search (DESIGN §8): by a fragment of the surname or e-mail, the reference, the
+"""Customer search: by a fragment of the surname or e-mail, the reference, the
 phone as people type it (national or E.164) and the postcode with or without its space.
 A word shorter than three characters is ignored with a warning, never an error."""
 

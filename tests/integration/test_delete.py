@@ -1,4 +1,4 @@
-"""Deleting a customer (DESIGN §5 archive): never from a bare POST — a confirmation page says
+"""Deleting a customer: never from a bare POST — a confirmation page says
 what will be deleted and what archived instead; only a customer with nothing attached is
 really deleted. Other models delete from their record page as before."""
 

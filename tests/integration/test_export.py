@@ -1,4 +1,4 @@
-"""CSV export (DESIGN §9, FLASK_ADMIN_NOTES "Export"): text a customer typed can never run
+"""CSV export (Flask-Admin's export): text a customer typed can never run
 as a spreadsheet formula, money stays a number, and the export streams every matching row."""
 
 import pytest

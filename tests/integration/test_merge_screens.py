@@ -1,4 +1,4 @@
-"""The merge screens (DESIGN §5 merge): the preview with both records side by side, a value
+"""The merge screens: the preview with both records side by side, a value
 chosen per field, the rows that will move and the conflicts; the confirmation; "merge with…"
 to find the other record; the old URL of a merged-away customer; undo from the done page, the
 record page and the audit log; and who may do any of it (owners and admins only)."""

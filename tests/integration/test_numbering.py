@@ -1,6 +1,6 @@
-"""Records created in the admin get their human number from the gap-free sequences (DESIGN
-§3): a booking its reference and a credit note its number when created, an invoice its
-number only when it is issued."""
+"""Records created in the admin get their human number from the gap-free sequences: a
+booking its reference and a credit note its number when created, an invoice its number only
+when it is issued."""
 
 import pytest
 

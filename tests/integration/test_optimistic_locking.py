@@ -1,4 +1,4 @@
-"""Concurrent edits (DESIGN §3, §9): two people open the same record; the first saves; the
+"""Concurrent edits: two people open the same record; the first saves; the
 second's save is refused with a clear message and never overwrites the first's change."""
 
 from crm.admin_views.adapters import STALE_MESSAGE

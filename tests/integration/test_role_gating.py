@@ -1,4 +1,4 @@
-"""The role-gating matrix (DESIGN §4): money is absent for a coordinator on every surface, the
+"""The role-gating matrix: money is absent for a coordinator on every surface, the
 finance views are out of a coordinator's reach, owners and admins see and use the money
 columns, an admin never manages owners, and a signed-out visitor is sent to sign in."""
 

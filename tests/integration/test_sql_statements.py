@@ -1,4 +1,4 @@
-"""SQL statements per page (DESIGN §8): a list page costs the same few statements whatever
+"""SQL statements per page: a list page costs the same few statements whatever
 its size and however many related rows each row has; so does a customer's details page."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Bad input (DESIGN §9): a clear message next to the field, nothing changed, never a 500.
+"""Bad input: a clear message next to the field, nothing changed, never a 500.
 And what is stored is normalized: e-mail in lower case, phone in E.164, postcode in capitals."""
 
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Staff sign-in (DESIGN §9): Argon2id hashes, one message for every refusal, a fresh
+"""Staff sign-in: Argon2id hashes, one message for every refusal, a fresh
 session at sign-in and none after sign-out, `next` kept inside the site, cookie flags."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Settings from the environment (DESIGN §7, §9): a secret key that production must be given
+"""Settings from the environment: a secret key that production must be given
 and development keeps in its instance folder, and cookies a script or another site cannot
 use."""
 

@@ -1,4 +1,4 @@
-"""Outgoing e-mail (DESIGN §7): the outbox folder (one .eml per message, readable by any mail
+"""Outgoing e-mail: the outbox folder (one .eml per message, readable by any mail
 client, written atomically), SMTP through a small local server, and the settings that choose
 between them. Nothing is ever silently dropped: every failure is a MailError with a sentence."""
 
