@@ -38,21 +38,27 @@ def roles_managed_by(role: str | None) -> tuple[str, ...]:
 def check_staff_change(session: Session, *, actor: User, user: User, is_created: bool,
                        password: str | None) -> None:
     """Refuse (ActionError) a staff account created or edited by ``actor`` against the rules
-    above, and store ``password`` (when given) as its hash. ``user`` holds the new values."""
-    managed = roles_managed_by(actor.role)
+    above, and store ``password`` (when given) as its hash. ``user`` holds the new values;
+    what is stored is read from the database (the actor may be the very object edited)."""
+    with session.no_autoflush:  # the edit must not reach the database before it is checked
+        _check_staff_change(session, actor=actor, user=user, is_created=is_created,
+                            password=password)
+
+
+def _check_staff_change(session: Session, *, actor: User, user: User, is_created: bool,
+                        password: str | None) -> None:
+    managed = roles_managed_by(_stored_role(session, actor))
     if user.role not in managed:
         raise ActionError("You cannot give that role.")
-    if not is_created:
-        before = inspect(user).attrs.role.history
-        old_role = (before.deleted or before.unchanged or [user.role])[0]
-        if old_role not in managed:
-            raise ActionError("You cannot change that account.")
+    stored_role = None if is_created else _stored_role(session, user)
+    if stored_role is not None and stored_role not in managed:
+        raise ActionError("You cannot change that account.")
     if is_created and not password:
         raise ActionError("A new user needs a password.")
     if password:
         user.password_hash = _hash(password)
-    if user.id is not None and user.id == actor.id and (user.role != actor.role
-                                                        or not user.is_enabled):
+    if not is_created and user.id == actor.id and (user.role != stored_role
+                                                   or not user.is_enabled):
         raise ActionError("You cannot change your own role or disable yourself.")
 
 
@@ -91,6 +97,12 @@ def create_or_reset_user(session: Session, *, email: str, role: str, password: s
     return ActionResult(verb="create_user", changed=1, changed_refs=(email,),
                         message=f"{'Created' if created else 'Updated'} {role} {email}",
                         details={"user_id": user.id, "created": created})
+
+
+def _stored_role(session: Session, user: User) -> str | None:
+    if user.id is None:
+        return user.role
+    return session.scalar(select(User.role).where(User.id == user.id))
 
 
 def changed_fields(user: User) -> list[str]:
