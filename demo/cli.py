@@ -14,7 +14,7 @@ from crm.extensions import db
 @with_appcontext
 def seed_command(count: int, seed: int, batch: int) -> None:
     """Fill the database with a realistic, deterministic demo data set."""
-    from crm.seed import seed_database
+    from demo.related import seed_database
 
     with click.progressbar(length=count, label=f"Seeding {count:,} customers") as bar:
         summary = seed_database(db.engine, customers=count, seed=seed, batch=batch,

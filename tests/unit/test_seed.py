@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from crm import create_app, ledger
-from crm.seed import planted_duplicate_pairs, seed_database
+from demo.related import planted_duplicate_pairs, seed_database
 from crm.validation import normalize_email, normalize_phone
 
 SEED = 7

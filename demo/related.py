@@ -1631,7 +1631,7 @@ def seed_database(
     return counts
 
 
-def _main() -> None:  # python -m crm.seed DATABASE_URL N [SEED]: timing without Flask
+def _main() -> None:  # python -m demo.related DATABASE_URL N [SEED]: timing without Flask
     import sys
 
     from sqlalchemy import create_engine
