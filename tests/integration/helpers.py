@@ -6,15 +6,20 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from html import unescape
 from html.parser import HTMLParser
 from uuid import uuid4
 
 from sqlalchemy import func, select
 
+from crm.blocklist import canonical
 from crm.extensions import db
 from crm.models import BlockedEmail, PortalAccount, User
 from crm.models.audit import record
+from crm.models.sequence import next_number
+from crm.security import email_block_hash
 from tests import factories as f
 
 STATEMENTS_HEADER = "X-SQL-Statements"
@@ -96,7 +101,8 @@ def field_errors(html: str, field: str) -> list[str]:
 
 def flashes(html: str) -> list[str]:
     """The flashed messages at the top of an admin page."""
-    found = re.findall(r'<div class="alert(?: alert-[a-z]+)? alert-dismissable">(.*?)</div>', html, re.S)
+    found = re.findall(r'<div class="alert(?: alert-[a-z]+)? alert-dismissable">(.*?)</div>',
+                       html, re.S)
     return [_plain(re.sub(r"<button.*?</button>", "", text, flags=re.S)) for text in found]
 
 
@@ -209,15 +215,48 @@ class Seeded:
 
 VALID_PHONE = "+447911123456"  # the factory's 07700 900123 is a drama number phonenumbers rejects
 
+# Where the first three seeded rows come in the order of each sortable column: the rows
+# 0, 1, 2 get values ranked 1, 2, 0, so ascending they read 2, 0, 1: neither the order they
+# were made in nor its reverse, so a list that ignores ?sort= (or sorts by id) is caught.
+# Later rows (the SQL-statement tests seed 120) keep their own number as their rank.
+RANKS = (1, 2, 0)
+SEED_TIME = datetime(2026, 3, 2, 9, 30)  # whole seconds: a date-time filter can equal it
+BLOCKED_DOMAIN = "seed-blocked.example"
+
+
+def rank(i: int) -> int:
+    return RANKS[i] if i < len(RANKS) else i
+
+
+def _pick(i: int, firsts: tuple, rest=None):
+    """``firsts[i]`` for the first rows, ``rest`` for the others: a column whose seeded values
+    differ (for sorting) and include a blank or an odd one out (for filtering)."""
+    return firsts[i] if i < len(firsts) else rest
+
+
+def _at(i: int) -> datetime:
+    return SEED_TIME + timedelta(days=rank(i))
+
+
+def _on(i: int, days_ago: int = 10) -> date:
+    return date.today() - timedelta(days=days_ago - rank(i))
+
+
+def _numbers(session, name: str, n: int) -> list[str]:
+    """``n`` numbers of the document sequence ``name``, handed out in rank order."""
+    numbers = [next_number(session, name) for _ in range(n)]
+    return [numbers[rank(i)] for i in range(n)]
+
 
 def customer(session, **overrides):
     """A factory customer whose phone the customer form accepts (so it can be edited)."""
     return f.make_customer(session, **{"phone": VALID_PHONE, **overrides})
 
 
-def staff_user(session, role: str = "coordinator", email: str | None = None) -> User:
+def staff_user(session, role: str = "coordinator", email: str | None = None,
+               **overrides) -> User:
     user = User(email=email or f"{role}-{uuid4().hex[:8]}@example.com", role=role,
-                name=f"Staff {role}", password_hash="!")
+                name=f"Staff {role}", password_hash="!", **overrides)
     session.add(user)
     session.flush()
     return user
@@ -229,45 +268,84 @@ def _with_customers(session, n: int, make, **customer_overrides) -> list:
 
 def _seed_customer(session, n):
     tags = [f.make_tag(session) for _ in range(3)]
+    references = _numbers(session, "customer", n)
+    # Row 1's e-mail is on a blocked domain, so the session hooks flag it blocked.
+    session.add(BlockedEmail(kind="domain", domain=BLOCKED_DOMAIN, reason="Seeded"))
+    session.flush()
     rows = []
     for i in range(n):
-        row = customer(session, surname=f"{MARKER}{i}" if i == 0 else f"Row{i}")
+        row = customer(
+            session, reference=references[i],
+            # surnames (the "Name" sort): row 0 between row 2 (Barrow) and row 1 (Row);
+            # every row but the first contains "row" (the search tests look for it)
+            surname=_pick(i, (f"{MARKER}0", "Row1", "Barrow2"), f"Row{i}"),
+            postcode=f"LS{rank(i) + 1} 1AA",
+            status=_pick(i, ("active", "dormant"), "active"),
+            kind=_pick(i, ("client", "prospect"), "client"),
+            customer_type=_pick(i, ("private", "company"), "private"),
+            advertising_source=_pick(i, ("Radio", None, "Web")),
+            price_book=_pick(i, ("Trade", "Retail")),
+            third_party_reference=_pick(i, ("ACC-1", None, "ACC-3")),
+            **({"email": f"row{i}@{BLOCKED_DOMAIN}"} if i == 1 else {}),
+        )
         row.tags.extend(tags[:2] if i % 2 else tags[1:])
         f.make_contact(session, row, is_primary=True)
         f.make_contact(session, row, surname="Second")
         rows.append(row)
-    f.make_invoice(session, rows[0], amount="120.00", days_overdue=10)
+    # The money columns, kept by the ledger: row 0 owes 120.00 (10 days overdue) and has
+    # 10.00 of credit; row 1 owes 200.00, not yet due; row 2 owes 45.00 (30 days overdue)
+    # and has 30.00 of credit.
+    for row, amount, overdue, paid in zip(rows, ("120.00", "200.00", "45.00"), (10, None, 30),
+                                          ("10.00", None, "30.00"), strict=False):
+        f.make_invoice(session, row, amount=amount, days_overdue=overdue)
+        if paid:
+            f.make_payment(session, row, amount=paid)
     return Seeded([r.id for r in rows], f"{MARKER}0", {"customer": rows[0].id})
 
 
 def _seed_contact(session, n):
     rows = _with_customers(session, n, lambda c, i: f.make_contact(
-        session, c, surname=MARKER if i == 0 else f"Contact{i}"))
+        session, c, surname=_pick(i, (MARKER, "Young", "Abbot"), f"Contact{i}"),
+        first_name=f"Sam{rank(i)}", is_primary=i == 1,
+        email=_pick(i, ("sam1@example.com", None, "sam0@example.com")),
+        email_opt_in=i != 1))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
 def _seed_branch(session, n):
     rows = _with_customers(session, n, lambda c, i: f.make_branch(
-        session, c, name=MARKER if i == 0 else f"Branch {i}"))
+        session, c, name=_pick(i, (MARKER, "West", "East"), f"Branch {i}"),
+        postcode=f"M{rank(i) + 1} 1AA", status=_pick(i, ("active", "dormant"), "active"),
+        town=_pick(i, ("Leeds", None, "York"))))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
 def _seed_tag(session, n):
-    rows = [f.make_tag(session, name=MARKER.lower() if i == 0 else f"tag-{i}") for i in range(n)]
+    rows = [f.make_tag(session, name=_pick(i, (MARKER.lower(), "urgent", "archive"),
+                                           f"tag-{i}")) for i in range(n)]
     return Seeded([r.id for r in rows], MARKER.lower())
 
 
 def _seed_lead(session, n):
     rows = _with_customers(session, n, lambda c, i: f.make_lead(
-        session, surname=MARKER if i == 0 else f"Lead{i}", customer=c))
+        session, surname=_pick(i, (MARKER, "Young", "Abbot"), f"Lead{i}"), customer=c,
+        status=_pick(i, ("new", "contacted"), "new"), source=_pick(i, ("Radio", None, "Web")),
+        created_at=_at(i)))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
 def _seed_booking(session, n):
+    references = _numbers(session, "booking", n)
+
     def make(customer, i):
         address = f.make_work_address(session, customer)
-        return f.make_booking(session, customer, work_address=address,
-                              title=MARKER if i == 0 else f"Gig {i}")
+        return f.make_booking(
+            session, customer, work_address=address, reference=references[i],
+            title=MARKER if i == 0 else f"Gig {i}",
+            status=_pick(i, ("enquiry", "confirmed"), "enquiry"),
+            starts_at=datetime(2026, 6, 1, 19, 0) + timedelta(days=rank(i)),
+            value=Decimal(100 + 150 * rank(i)),
+            attribution=_pick(i, ("exact", "manual"), "exact"))
 
     rows = _with_customers(session, n, make)
     return Seeded([r.id for r in rows], MARKER,
@@ -278,38 +356,63 @@ def _seed_work_address(session, n):
     landlord = customer(session, customer_type="landlord")
     rows = _with_customers(session, n, lambda c, i: f.make_work_address(
         session, c, address_line_1=f"{MARKER} Lane" if i == 0 else f"{i} Other Lane",
+        postcode=f"B{rank(i) + 1} 1AA", occupier_surname=f"Occupier{rank(i)}",
+        status=_pick(i, ("active", "dormant"), "active"), town=_pick(i, ("Leeds", None, "York")),
         landlord=landlord))
     return Seeded([r.id for r in rows], f"{MARKER} Lane", {"customer": rows[0].customer_id})
 
 
-def _seed_service_reminder(session, n):
+def _reminders(session, n, statuses: tuple):
     rows = _with_customers(session, n, lambda c, i: f.make_reminder(
         session, f.make_work_address(session, c),
-        description=MARKER if i == 0 else f"Service {i}"))
+        description=MARKER if i == 0 else f"Service {i}", due_on=_on(i),
+        status=_pick(i, statuses, "due")))
     return Seeded([r.id for r in rows], MARKER, {"work_address": rows[0].work_address_id})
+
+
+def _seed_service_reminder(session, n):
+    return _reminders(session, n, ("due", "done"))
+
+
+def _seed_due_reminder(session, n):
+    """Reminders the due list shows: still due, at active addresses of active customers (so
+    their status cannot differ)."""
+    return _reminders(session, n, ())
 
 
 def _seed_note(session, n):
     author = staff_user(session)
     rows = _with_customers(session, n, lambda c, i: f.make_note(
-        session, c, body=MARKER if i == 0 else f"Note {i}", author_id=author.id))
+        session, c, body=MARKER if i == 0 else f"Note {i}", author_id=author.id,
+        created_at=_at(i), kind=_pick(i, ("note", "call"), "note"), important=i == 1,
+        do_not_work_with_again=i == 2))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
 def _seed_invoice(session, n):
-    rows = _with_customers(session, n, lambda c, i: f.make_invoice(session, c))
+    numbers = _numbers(session, "invoice", n)
+    rows = _with_customers(session, n, lambda c, i: f.make_invoice(
+        session, c, number=numbers[i], amount=str(100 + 50 * rank(i)),
+        status=_pick(i, ("issued", "void"), "issued"),
+        issue_date=_on(i, days_ago=40), due_date=_on(i, days_ago=40) + timedelta(days=30)))
     return Seeded([r.id for r in rows], rows[0].number, {"customer": rows[0].customer_id})
 
 
 def _seed_credit_note(session, n):
+    numbers = _numbers(session, "credit_note", n)
     rows = _with_customers(session, n, lambda c, i: f.make_credit_note(
-        session, c, invoice=f.make_invoice(session, c)))
+        session, c, invoice=f.make_invoice(session, c), number=numbers[i],
+        amount=str(5 + 5 * rank(i)), issue_date=_on(i),
+        status=_pick(i, ("issued", "void"), "issued")))
     return Seeded([r.id for r in rows], rows[0].number, {"customer": rows[0].customer_id})
 
 
 def _seed_payment(session, n):
+    methods = ("bank_transfer", "card", "cash")
     rows = _with_customers(session, n, lambda c, i: f.make_payment(
-        session, c, reference=MARKER if i == 0 else f"PAY-{i}"))
+        session, c, reference=MARKER if i == 0 else f"PAY-{i}",
+        amount=_pick(i, ("50.00", "80.00", "20.00"), "50.00"), received_on=_on(i),
+        method=methods[rank(i)] if i < len(methods) else "cheque"))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
@@ -317,9 +420,13 @@ def _seed_allocation(session, n):
     def make(customer, i):
         invoice = f.make_invoice(session, customer, amount="100.00")
         payment = f.make_payment(session, customer, amount="80.00", reference=f"PAY-{i}")
-        return f.make_allocation(session, invoice, payment=payment, amount="12.34")
+        allocation = f.make_allocation(session, invoice, payment=payment,
+                                       amount=_pick(i, ("12.34", "20.00", "5.00"), "12.34"))
+        allocation.created_at = _at(i)
+        return allocation
 
     rows = _with_customers(session, n, make)
+    session.flush()
     return Seeded([r.id for r in rows], "12.34",
                   {"invoice": rows[0].invoice_id, "payment": rows[0].payment_id})
 
@@ -328,7 +435,12 @@ def _seed_blocked_email(session, n):
     author = staff_user(session)
     rows = []
     for i in range(n):
-        row = BlockedEmail(kind="domain", domain=f"spam{i}.example", created_by=author,
+        values = {"kind": "domain", "domain": f"spam{i}.example"}
+        if i == 1:  # one blocked address (kept as its keyed hash) among the domains
+            values = {"kind": "address",
+                      "address_hash": email_block_hash(canonical("someone@example.com"))}
+        row = BlockedEmail(**values, created_by=author, created_at=_at(i),
+                           unblocked_at=_at(i) + timedelta(hours=1) if i in (1, 2) else None,
                            reason=MARKER if i == 0 else f"Reason {i}")
         session.add(row)
         rows.append(row)
@@ -337,28 +449,42 @@ def _seed_blocked_email(session, n):
 
 
 def _seed_user(session, n):
-    rows = [staff_user(session, email=f"{MARKER.lower()}{i}@example.com") for i in range(n)]
-    return Seeded([r.id for r in rows], f"{MARKER.lower()}0@example.com")
+    # The roles are ones every role with this view manages (an admin never sees owners).
+    rows = [staff_user(session, role=_pick(i, ("coordinator", "admin"), "coordinator"),
+                       email=f"{MARKER.lower()}{rank(i)}@example.com", last_login_at=_at(i),
+                       is_enabled=i != 1)
+            for i in range(n)]
+    return Seeded([r.id for r in rows], rows[0].email)
 
 
 def _seed_portal_account(session, n):
     def make(customer, i):
-        account = PortalAccount(customer=customer, email=f"{MARKER.lower()}{i}@example.com")
+        account = PortalAccount(customer=customer, email=f"{MARKER.lower()}{rank(i)}@example.com",
+                                last_login_at=_at(i), disabled=i == 1)
         session.add(account)
         session.flush()
         return account
 
     rows = _with_customers(session, n, make)
     spare = customer(session)
-    return Seeded([r.id for r in rows], f"{MARKER.lower()}0@example.com",
-                  {"customer": spare.id})
+    return Seeded([r.id for r in rows], rows[0].email, {"customer": spare.id})
 
 
 def _seed_audit_event(session, n):
-    rows = [record(session, actor=None, verb=MARKER if i == 0 else "update",
-                   subject_type="Customer", subject_id=i) for i in range(n)]
+    # Lower case, like every verb: "Quixotic" would sort before "create" in a binary
+    # collation and after it in a linguistic one.
+    marker = MARKER.lower()
+    actor = staff_user(session)
+    rows = []
+    for i in range(n):
+        event = record(session, actor=actor if i == 1 else None,
+                       verb=_pick(i, (marker, "update", "create"), "update"),
+                       subject_type=("Booking", "Customer", "Invoice")[rank(i) % 3],
+                       subject_id=i)
+        event.created_at = _at(i)
+        rows.append(event)
     session.flush()
-    return Seeded([r.id for r in rows], MARKER)
+    return Seeded([r.id for r in rows], marker)
 
 
 SEEDS = {
@@ -370,7 +496,7 @@ SEEDS = {
     "booking": _seed_booking,
     "work_address": _seed_work_address,
     "service_reminder": _seed_service_reminder,
-    "due_reminder": _seed_service_reminder,  # due, at active addresses of active customers
+    "due_reminder": _seed_due_reminder,
     "note": _seed_note,
     "invoice": _seed_invoice,
     "credit_note": _seed_credit_note,
@@ -389,6 +515,13 @@ def seed(app, slug: str, n: int = 3) -> Seeded:
         made = SEEDS[slug](db.session, n)
         db.session.commit()
         return made
+
+
+def stored_values(app, model, ids, attr: str) -> dict[int, object]:
+    """id -> the stored value of ``attr`` of those rows, read in a fresh session."""
+    with app.app_context():
+        rows = db.session.scalars(select(model).where(model.id.in_(list(ids)))).all()
+        return {row.id: getattr(row, attr) for row in rows}
 
 
 # --- customer action screens ---------------------------------------------------------------
@@ -430,6 +563,23 @@ def by_testid(html: str, testid: str) -> list[str]:
     reader = _TestIdReader(testid)
     reader.feed(html)
     return [" ".join(text.split()) for text in reader.found]
+
+
+_CONFIRM_FORM = re.compile(
+    r'<form method="post" action="([^"]*)" data-testid="confirm-form">(.*?)</form>', re.S)
+_HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirm_form(html: str) -> tuple[str, dict]:
+    """What a browser would send from the confirmation form: its action and hidden inputs
+    (name -> every value, in page order; the CSRF token left to the client)."""
+    form = _CONFIRM_FORM.search(html)
+    assert form, "no confirmation form on the page"
+    data: dict[str, list[str]] = {}
+    for name, value in _HIDDEN_INPUT.findall(form.group(2)):
+        if name != "csrf_token":
+            data.setdefault(name, []).append(unescape(value))
+    return unescape(form.group(1)), data
 
 
 def filter_arg(app, role: str, label: str, operation: str = "equals", slug: str = "customer"):

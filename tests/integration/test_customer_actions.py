@@ -14,6 +14,7 @@ from crm.models import AuditEvent, BlockedEmail, Customer, Note
 from tests import factories as f
 from tests.integration.helpers import (
     by_testid,
+    confirm_form,
     count_rows,
     customer,
     filter_arg,
@@ -49,19 +50,6 @@ def changed_line(html: str) -> str:
 def skipped_lines(html: str) -> list[str]:
     return re.findall(r"<li>(.*?)</li>", html.split('data-testid="skipped-list"', 1)[-1]
                       .split("</ul>", 1)[0], re.S) if 'data-testid="skipped-list"' in html else []
-
-
-def confirm_form(html: str) -> tuple[str, dict]:
-    """What a browser would send from the confirmation form: its action and hidden inputs."""
-    form = re.search(r'<form method="post" action="([^"]*)" data-testid="confirm-form">(.*?)</form>',
-                     html, re.S)
-    assert form, "no confirmation form on the page"
-    data: dict[str, list[str]] = {}
-    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                                  form.group(2)):
-        if name != "csrf_token":
-            data.setdefault(name, []).append(unescape(value))
-    return unescape(form.group(1)), data
 
 
 def statuses(app, *keys) -> list[str]:

@@ -17,23 +17,11 @@ from crm import mail
 from crm.extensions import db
 from crm.models import AuditEvent
 from tests import factories as f
-from tests.integration.helpers import by_testid, count_rows, customer, text_of
+from tests.integration.helpers import by_testid, confirm_form, count_rows, customer, text_of
 
 
 def bulk(role: str, verb: str) -> str:
     return f"/admin/{role}/customer/bulk/{verb}/"
-
-
-def confirm_form(html: str) -> tuple[str, dict]:
-    form = re.search(r'<form method="post" action="([^"]*)" data-testid="confirm-form">(.*?)</form>',
-                     html, re.S)
-    assert form, "no confirmation form on the page"
-    data: dict[str, list[str]] = {}
-    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                                  form.group(2)):
-        if name != "csrf_token":
-            data.setdefault(name, []).append(unescape(value))
-    return unescape(form.group(1)), data
 
 
 @pytest.fixture

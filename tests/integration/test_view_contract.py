@@ -1,13 +1,18 @@
 """One contract for every admin view, NetBox-style: each view of the REGISTRY, for each role
 that has it, must list, show, create, refuse an invalid form, edit, export, filter, search and
-sort. The table ``CASES`` is the only per-model part: what a valid new record looks like, which
-required field the invalid form leaves out, and one edit."""
+sort. The table ``CASES`` is the main per-model part: what a valid new record looks like, which
+required field the invalid form leaves out, and one edit. Filtering and sorting are checked
+against the seeded rows' stored values (tests/integration/helpers.py seeds them to differ), with
+the few columns that need it named in ``SORT_KEYS``, ``CUSTOM_FILTERS`` and ``SAME_VALUES``."""
 
+import re
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from crm.admin_views import MODEL_VIEWS
+from crm.admin_views.customers import OverdueFilter, OverdueForMoreThanFilter
 from crm.models import AuditEvent
 from crm.permissions import can, roles_with
 from tests.integration.helpers import (
@@ -19,6 +24,7 @@ from tests.integration.helpers import (
     load,
     seed,
     sortable_indexes,
+    stored_values,
     submit,
     text_of,
     url,
@@ -184,13 +190,100 @@ def test_csv_export_has_the_header_and_every_row(client, open_view, slug, role):
     assert any(made.marker in cell for row in table[1:] for cell in row)
 
 
-def _valid_value(view, flt) -> str:
-    """A value the filter accepts: its first option, or a number, date, range or word."""
-    options = flt.get_options(view)
-    candidates = [str(options[0][0])] if options else []
-    candidates += ["1", "2026-01-01", "2026-01-01 00:00:00", "2026-01-01 to 2026-12-31",
-                   "2026-01-01 00:00:00 to 2026-12-31 23:59:59", "x"]
-    return next(value for value in candidates if flt.validate(value))
+# --- filters ---------------------------------------------------------------------------
+def _sent(value):
+    """A seeded value as a filter receives it: date-times to the second (what the URL holds)."""
+    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+
+
+def _text(value) -> str:
+    """How the filter form writes ``value`` into the URL."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _likeable(value) -> bool:
+    """A word a "contains" filter looks for literally (no LIKE wildcard, no ^ or = prefix)."""
+    return isinstance(value, str) and not re.search(r"[%_]|^[\^=]", value)
+
+
+# What each operation keeps, as SQL has it: a blank (NULL) value matches no comparison.
+KEEPS = {
+    "equals": lambda v, x: v is not None and v == x,
+    "not equal": lambda v, x: v is not None and v != x,
+    "greater than": lambda v, x: v is not None and v > x,
+    "smaller than": lambda v, x: v is not None and v < x,
+    "contains": lambda v, x: v is not None and x.lower() in v.lower(),
+    "not contains": lambda v, x: v is not None and x.lower() not in v.lower(),
+    "in list": lambda v, x: v is not None and v == x,  # a list of one
+    "not in list": lambda v, x: v is None or v != x,
+    "between": lambda v, x: v is not None and x <= v <= x,  # from x to x
+    "not between": lambda v, x: v is not None and not x <= v <= x,
+}
+
+
+def _days_ago(days: int) -> date:
+    return date.today() - timedelta(days=days)
+
+
+# The customer list's own filters, by what they mean to a user.
+CUSTOM_FILTERS = {
+    # Overdue: yes (something overdue) / no.
+    OverdueFilter: [("1", lambda v: v > 0), ("0", lambda v: v == 0)],
+    # Overdue for more than N days: the oldest overdue due date is over N days ago.
+    OverdueForMoreThanFilter: [
+        (str(days), lambda v, days=days: v is not None and v < _days_ago(days))
+        for days in (20, 0)
+    ],
+}
+
+
+def _filter_tries(flt, values: dict) -> list[tuple[str, object]]:
+    """(the value typed into the filter, which stored values it keeps) for each value worth
+    trying: the seeded rows' own values, or the filter's fixed choices."""
+    if type(flt) in CUSTOM_FILTERS:
+        return CUSTOM_FILTERS[type(flt)]
+    operation = str(flt.operation())
+    if operation == "empty":
+        return [("1", lambda v: v is None), ("0", lambda v: v is not None)]
+    assert operation in KEEPS, f"{flt.name} {operation}: say what it keeps in KEEPS"
+    keep = KEEPS[operation]
+    seeded = [_sent(v) for v in dict.fromkeys(values.values()) if v is not None]
+    if operation in ("contains", "not contains"):
+        seeded = [v for v in seeded if _likeable(v)]
+    between = operation in ("between", "not between")
+    return [(f"{_text(x)} to {_text(x)}" if between else _text(x), lambda v, x=x: keep(v, x))
+            for x in seeded]
+
+
+# Filters whose column the seed cannot give different values, and why: a choice that no
+# row has must then list none of them.
+SAME_FILTER_VALUES = {
+    ("due_reminder", "status"): "the due list shows reminders whose status is due, only those",
+}
+
+
+def _filter_value(view, slug: str, flt, values: dict) -> tuple[str, set[int]]:
+    """A value for the filter that keeps some seeded rows and not others, and the ids of
+    those it keeps. An "empty" filter on a column no row leaves blank keeps none."""
+    tries = _filter_tries(flt, values)
+    same = (slug, flt.column.key) in SAME_FILTER_VALUES
+    if same:
+        keep = KEEPS[str(flt.operation())]
+        tries += [(str(x), lambda v, x=x: keep(v, x)) for x, _ in flt.get_options(view) or ()]
+    found = [(text, {key for key, v in values.items() if keep(v)}) for text, keep in tries]
+    for text, kept in found:
+        if kept and kept != set(values):
+            return text, kept
+    if same or str(flt.operation()) == "empty":
+        return next((text, kept) for text, kept in found if not kept)
+    raise AssertionError(f"{flt.name} {flt.operation()}: seed rows that differ in "
+                         f"{flt.column.key} ({values})")
 
 
 def _filter_params():
@@ -198,15 +291,26 @@ def _filter_params():
 
 
 @pytest.mark.parametrize(("slug", "role"), _filter_params())
-def test_every_filter_works_from_the_url(client, open_view, slug, role):
-    _, view = open_view(slug, role)
+def test_every_filter_keeps_the_rows_that_match_and_only_those(app, client, open_view, slug,
+                                                                role):
+    """Each filter of the list, from the URL as the filter form sends it, for a value of one
+    of the seeded rows: every seeded row that matches is listed, every other one is not (what
+    matches is worked out here, from the stored values)."""
+    made, view = open_view(slug, role)
     assert view._filter_args, "the view declares filters but none were built"
 
     for arg, (_, flt) in view._filter_args.items():
-        page = client.get(url(role, slug, f"?flt0_{arg}={_valid_value(view, flt)}"))
+        label = f"{flt.name} {flt.operation()}"
+        values = stored_values(app, view.model, made.ids, flt.column.key)
+        text, kept = _filter_value(view, slug, flt, values)
 
-        assert page.status_code == 200, f"{flt.name} {flt.operation()}"
-        assert not [m for m in flashes(text_of(page)) if "Invalid" in m], flt.name
+        page = client.get(url(role, slug), query_string={f"flt0_{arg}": text, "page_size": 100})
+
+        assert page.status_code == 200, label
+        assert not [m for m in flashes(text_of(page)) if "Invalid" in m], label
+        shown = set(list_row_ids(text_of(page)))
+        assert kept <= shown, f"{label} {text!r}: a matching row is missing"
+        assert not (set(values) - kept) & shown, f"{label} {text!r}: a row that does not match"
 
 
 @pytest.mark.parametrize(("slug", "role"),
@@ -222,18 +326,94 @@ def test_search_finds_the_row(client, open_view, slug, role):
     assert made.ids[1] not in found
 
 
+# --- sorting ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SortKey:
+    """What a list column sorts by: a stored attribute of the row; ``inverted`` when sorting
+    the column ascending means that attribute descending (the view's ``inverted_sorts``)."""
+
+    attr: str
+    inverted: bool = False
+
+
+# The columns that do not sort by the stored column of their own name. Every other sortable
+# column must be a column of the model's table (checked below), sorted by its stored value:
+# that includes the computed money columns (a customer's balance, credit and overdue amount,
+# kept by the ledger; a document's total and outstanding, kept by the session hooks), which
+# are stored and sorted as stored, so their stored value is their key.
+SORT_KEYS = {
+    # "Name" shows the company or "first surname", and sorts by the surname.
+    ("customer", "display_name"): SortKey("surname"),
+    # "Overdue for" shows an age in days and sorts by the oldest overdue due date the other
+    # way round (the earliest date is the longest overdue); customers with nothing overdue
+    # come last both ways.
+    ("customer", "overdue_days"): SortKey("oldest_overdue_on", inverted=True),
+}
+
+# Sortable columns the seed cannot give different values, and why. They are still sorted
+# both ways, and their ties must come in id order in the direction asked.
+SAME_VALUES = {
+    ("due_reminder", "status"): "the due list shows reminders whose status is due, only those",
+}
+
+
+def _sort_key(view, slug: str, name: str) -> SortKey:
+    key = SORT_KEYS.get((slug, name))
+    if name in view.inverted_sorts:
+        assert key is not None and key.inverted, f"{slug}.{name} sorts inverted: add a SortKey"
+    if key is None:
+        assert name in view.model.__table__.c, f"{slug}.{name} is not stored: add a SortKey"
+        key = SortKey(name)
+    return key
+
+
+def _expected_order(values: dict[int, object], desc: bool, key: SortKey) -> list[int]:
+    """The ids in the order the list must show them: by value, ties by id in the same
+    direction (crm/admin_views/paging.py, ``_list_query``). An inverted sort runs the value
+    and the ties the other way, and puts the rows without a value last."""
+    descending = desc != key.inverted
+    present = [i for i, v in values.items() if v is not None]
+    blank = [i for i, v in values.items() if v is None]
+    return (sorted(present, key=lambda i: (values[i], i), reverse=descending)
+            + sorted(blank, reverse=descending))
+
+
+def _assert_the_seed_tells_the_orders_apart(slug: str, name: str, key: SortKey, values: dict):
+    if not key.inverted:
+        # A blank sorts first on SQLite and last on PostgreSQL: the seed gives every row one.
+        assert None not in values.values(), f"seed a {name} for every {slug} row: {values}"
+    if (slug, name) in SAME_VALUES:
+        return
+    by_id = sorted(values)
+    for desc in (False, True):
+        assert _expected_order(values, desc, key) not in (by_id, by_id[::-1]), (
+            f"seed {slug} rows whose {name} do not follow their ids: {values}")
+
+
 @pytest.mark.parametrize(("slug", "role"), _params())
-def test_every_sortable_column_sorts_both_ways(client, open_view, slug, role):
+def test_every_sortable_column_sorts_both_ways(app, client, open_view, slug, role):
+    """Each column the list header offers to sort (for this role), ascending and descending:
+    the seeded rows come in the order of their stored values, worked out here. Other rows the
+    list may hold (the signed-in user, rows the seed points at) are left out of the count."""
     made, view = open_view(slug, role)
-    everything = set(list_row_ids(text_of(client.get(url(role, slug)))))
-    assert sortable_indexes(view), "no sortable column"
+    columns = [(index, view._list_columns[index][0]) for index in sortable_indexes(view)]
+    assert columns, "no sortable column"
 
-    for index in sortable_indexes(view):
-        for desc in ("", "&desc=1"):
-            page = client.get(url(role, slug, f"?sort={index}{desc}"))
+    for index, name in columns:
+        key = _sort_key(view, slug, name)
+        values = stored_values(app, view.model, made.ids, key.attr)
+        _assert_the_seed_tells_the_orders_apart(slug, name, key, values)
+        for desc in (False, True):
+            query = {"sort": index, "page_size": 100, **({"desc": 1} if desc else {})}
 
-            assert page.status_code == 200, (index, desc)
-            assert set(list_row_ids(text_of(page))) == everything, (index, desc)
+            page = client.get(url(role, slug), query_string=query)
+
+            direction = "descending" if desc else "ascending"
+            assert page.status_code == 200, (name, direction)
+            shown = list_row_ids(text_of(page))
+            assert set(made.ids) <= set(shown), (name, direction)
+            assert [i for i in shown if i in values] == _expected_order(values, desc, key), (
+                f"{name} {direction}: {values}")
 
 
 @pytest.mark.parametrize("role", ["owner", "admin"])
