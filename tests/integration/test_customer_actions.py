@@ -1,4 +1,4 @@
-"""The bulk and row actions on customers (DESIGN §5): every verb shows a confirmation page
+"""The bulk and row actions on customers: every verb shows a confirmation page
 (how many, which, what will happen) before anything changes, then a results page (what changed,
 what was skipped and why), on a selection of rows or on every row matching the list's filter.
 And the refusals: no CSRF token, the wrong role, signed out, merged-away ids, a forged huge
@@ -634,7 +634,7 @@ FORGED = {
 @pytest.mark.parametrize("where", FORGED)
 def test_an_id_too_large_for_the_database_is_an_unknown_id_not_an_error(app, client, login,
                                                                          crowd, where, huge):
-    """DESIGN §9: an unknown id gets a clear answer and changes nothing; never a 500 (the
+    """An unknown id gets a clear answer and changes nothing; never a 500 (the
     database refuses to compare its integer id column with a number that does not fit)."""
     login("owner")
     before = snapshot(app)

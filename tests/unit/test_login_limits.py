@@ -1,5 +1,5 @@
-"""Failed sign-ins are limited per account and per address (DESIGN §9), counted in Redis when
-several workers share the load (§10). Each test builds an app with small limits."""
+"""Failed sign-ins are limited per account and per address, counted in Redis when several
+workers share the load. Each test builds an app with small limits."""
 
 import os
 import uuid
