@@ -4,11 +4,12 @@
     .venv/bin/python bench/run.py --smoke          # the whole pipeline, 1,000 customers, SQLite
 
 For each database and size: a fresh database (SQLite file under bench/work/, PostgreSQL
-database ``crm_bench``), ``flask db upgrade``, ``flask crm seed --customers N --seed 1`` (timed),
-an owner user, gunicorn (2 workers) on a free local port, a login through ``POST /login``, then
-each page: 10 warm-up requests (so every worker is warm) and ``--requests`` measured ones. Recorded per page: p50/p95 of
-the client's wall time and of the server's own time (``Server-Timing: app;dur=``), and the SQL
-statement count (``X-SQL-Statements``). Results: bench/results/<database>-<size>.json and
+database ``crm_bench``), ``flask db upgrade``, ``flask crm seed --customers N --seed 1`` (timed,
+its ledger check included), an owner user, gunicorn (2 workers) on a free local port, a login
+through ``POST /login``, then each page: 10 warm-up requests (so every worker is warm) and
+``--requests`` measured ones. Recorded per page: p50/p95 of the client's wall time and of the
+server's own time (``Server-Timing: app;dur=``), and the SQL statement count
+(``X-SQL-Statements``). Results: bench/results/<database>-<size>.json and
 bench/results/summary.md (rebuilt from every JSON file there).
 
 Standard library only on the client side (urllib with a cookie jar).
@@ -146,11 +147,14 @@ def prepare(database: str, size: int, seed: int, pg_url: str, reuse: bool) -> di
     seconds = time.perf_counter() - started
     rows = {m.group(1): int(m.group(2).replace(",", ""))
             for m in re.finditer(r"^\s+(\w+): ([\d,]+)$", output, re.M)}
-    log(f"{database} {size:,}: seeded in {seconds:.1f} s, {sum(rows.values()):,} rows")
+    check = re.search(r"^Ledger check: .*$", output, re.M)
+    log(f"{database} {size:,}: seeded in {seconds:.1f} s, {sum(rows.values()):,} rows; "
+        f"{check.group(0) if check else 'no ledger check reported'}")
     flask(["crm", "create-user", OWNER_EMAIL, "--role", "owner", "--password", OWNER_PASSWORD],
           url)
     info = {"database": database, "size": size, "seed": seed, "url": url,
             "seed_seconds": round(seconds, 1), "rows": rows,
+            "ledger_check": check.group(0) if check else None,
             "seeded_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     WORK.mkdir(parents=True, exist_ok=True)
     mark.write_text(json.dumps(info, indent=2))

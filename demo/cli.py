@@ -5,6 +5,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from crm.extensions import db
+from demo import LedgerMismatch, seed_database
 
 
 @click.command("seed")
@@ -13,14 +14,17 @@ from crm.extensions import db
 @click.option("--batch", type=click.IntRange(100, 100_000), default=5000)
 @with_appcontext
 def seed_command(count: int, seed: int, batch: int) -> None:
-    """Fill the database with a realistic, deterministic demo data set."""
-    from demo.related import seed_database
-
-    with click.progressbar(length=count, label=f"Seeding {count:,} customers") as bar:
-        summary = seed_database(db.engine, customers=count, seed=seed, batch=batch,
-                                progress=bar.update)
+    """Fill the database with a realistic, deterministic demo data set, then check its ledger
+    with crm.ledger (every customer up to 100,000, a spread sample above)."""
+    try:
+        with click.progressbar(length=count, label=f"Seeding {count:,} customers") as bar:
+            summary = seed_database(db.engine, customers=count, seed=seed, batch=batch,
+                                    progress=bar.update)
+    except LedgerMismatch as mismatch:
+        raise click.ClickException(str(mismatch)) from mismatch
     for table, rows in summary.items():
         click.echo(f"  {table}: {rows:,}")
+    click.echo(summary.ledger_check.line())
 
 
 def register(app: Flask) -> None:

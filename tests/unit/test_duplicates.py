@@ -21,7 +21,7 @@ from crm.actions.duplicates import (
     iter_duplicate_groups,
 )
 from crm.models import Customer
-from demo.related import planted_duplicate_pairs, seed_database
+from demo import planted_duplicate_pairs, seed_database
 from tests import factories as f
 
 _phones = itertools.count(1)

@@ -1,4 +1,4 @@
-"""The demo seed (crm.seed): deterministic, realistic in shape, consistent with the ledger.
+"""The demo seed (``demo``): deterministic, realistic in shape, consistent with the ledger.
 
 Runs on SQLite always and on PostgreSQL as well when CRM_TEST_DATABASE_URL is set (each
 PostgreSQL database here is created and dropped by this module). Fixtures are local to this
@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from crm import create_app, ledger
-from demo.related import planted_duplicate_pairs, seed_database
 from crm.validation import normalize_email, normalize_phone
+from demo import planted_duplicate_pairs, seed_database
 
 SEED = 7
 COUNT = 300
