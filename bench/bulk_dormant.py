@@ -5,7 +5,7 @@
 Makes a fresh database (SQLite file ``bench/work/bulk_dormant-<size>.sqlite``, or the
 PostgreSQL database ``crm_bench_dormant``, dropped and re-created; ``--pg-url`` or
 ``CRM_BENCH_PG_URL`` to change the server), migrates it and seeds it with
-``demo.seed_database(engine, customers=size, seed=1)``. Then, ``--rounds`` times:
+``demo.seeding.seed_database(engine, customers=size, seed=1)``. Then, ``--rounds`` times:
 
 - ``set_dormant`` over "all matching a filter": a SELECT of every active, live customer
   (about 85% of the seed), then commit — the customers, their work addresses and one audit
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from crm import create_app
     from crm.extensions import db
-    from demo import seed_database
+    from demo.seeding import seed_database
 
     url = fresh_database(args.database, args.size, args.pg_url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-bulk-dormant"})

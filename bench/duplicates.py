@@ -12,7 +12,7 @@ HTTP and template time that bench/run.py measures for the list pages.
 
 Measured: p50/p95 of the first page of each kind and of all kinds, a deep page of each kind,
 ``duplicates_of`` for 20 customers (10 planted duplicates and 10 random customers), one
-streaming scan of every group, and the recall of ``demo.planted_duplicate_pairs``:
+streaming scan of every group, and the recall of ``demo.customers.planted_duplicate_pairs``:
 the share of planted (original, duplicate) pairs found together in at least one group.
 ``--proposed-index`` also times the surname-and-postcode pages with the expression index
 this report recommends, created for the run and dropped after it.
@@ -52,7 +52,7 @@ from crm.actions.duplicates import (  # noqa: E402
     iter_duplicate_groups,
 )
 from crm.models import Customer  # noqa: E402
-from demo import planted_duplicate_pairs  # noqa: E402
+from demo.customers import planted_duplicate_pairs  # noqa: E402
 
 RESULTS = run.RESULTS
 SEED = 1
@@ -290,7 +290,7 @@ def write_summary() -> Path:
         "Written by `bench/duplicates.py`. The finder called directly (no HTTP, no template),",
         f"each call in a fresh session; pages of {PAGE} groups; p50 / p95 in ms over n calls",
         "after 2 warm-up calls (slow pages are timed at least 5 times within 30 s).",
-        "Recall: planted (original, duplicate) pairs of `demo.planted_duplicate_pairs`",
+        "Recall: planted (original, duplicate) pairs of `demo.customers.planted_duplicate_pairs`",
         "found together in at least one group.",
     ]
     for path in files:

@@ -8,7 +8,7 @@ import time
 from sqlalchemy import create_engine
 
 import crm  # noqa: F401  (the SQLite connect pragmas)
-from demo import seed_database
+from demo.seeding import seed_database
 
 
 def main() -> None:

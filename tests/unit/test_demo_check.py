@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 import demo.related
 from crm import ledger
 from crm.extensions import db
-from demo import LedgerCheck, LedgerMismatch, seed_database, verify_ledger
-from demo.check import sample_ids
+from demo.check import LedgerCheck, LedgerMismatch, sample_ids, verify_ledger
 from demo.cli import register
+from demo.seeding import seed_database
 
 COUNT = 40
 

@@ -21,7 +21,8 @@ from crm.actions.duplicates import (
     iter_duplicate_groups,
 )
 from crm.models import Customer
-from demo import planted_duplicate_pairs, seed_database
+from demo.customers import planted_duplicate_pairs
+from demo.seeding import seed_database
 from tests import factories as f
 
 _phones = itertools.count(1)

@@ -138,6 +138,13 @@ def test_there_is_no_import_circle():
     assert _cycles(GRAPH) == []
 
 
+def test_the_demo_package_has_no_import_circle():
+    demo = {module_name(path): path for path in sorted((ROOT / "demo").rglob("*.py"))}
+    graph = {module: {m for m in imports_of(path) if m in demo} - {module}
+             for module, path in demo.items()}
+    assert graph and _cycles(graph) == []
+
+
 def test_the_circle_check_finds_a_circle():
     """The control for the test above: a made-up circle of three is found."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from crm import create_app, ledger
 from crm.validation import normalize_email, normalize_phone
-from demo import planted_duplicate_pairs, seed_database
+from demo.customers import planted_duplicate_pairs
+from demo.seeding import seed_database
 
 SEED = 7
 COUNT = 300
