@@ -1,4 +1,4 @@
-"""Bulk dormant / reactivate / deletion plan at scale (DESIGN §8: "100,000 rows take seconds").
+"""Bulk dormant / reactivate / deletion plan at scale (the budget: "100,000 rows take seconds").
 
     .venv/bin/python bench/bulk_dormant.py --database sqlite|postgresql [--size 100000]
 

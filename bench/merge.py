@@ -1,4 +1,4 @@
-"""Merge and undo of two customers with thousands of related rows (DESIGN.md §8: "one
+"""Merge and undo of two customers with thousands of related rows (the budget: "one
 transaction, about a second"). Never run as a timed test.
 
     .venv/bin/python bench/merge.py [--database sqlite|postgresql|both] [--rows 5000] [--repeat 5]
@@ -249,7 +249,7 @@ def write(lines: dict[str, str], rows: int, repeat: int) -> None:
         "commit, over the rounds; statements are SQL statements sent, action and commit.",
         f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}. Last run: --rows {rows} --repeat {repeat}.",
-        "DESIGN.md §8 budget: one transaction, about a second.",
+        "Budget: one transaction, about a second.",
         "",
         HEADER,
         "|---|---|---|---|---|---|---|---|",

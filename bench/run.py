@@ -1,4 +1,4 @@
-"""Page timings over HTTP on seeded data (DESIGN.md §8). Never run as a timed test.
+"""Page timings over HTTP on seeded data (the budgets are in docs/architecture.md). Never run as a timed test.
 
     .venv/bin/python bench/run.py --sizes 100000 1000000 --databases sqlite postgresql
     .venv/bin/python bench/run.py --smoke          # the whole pipeline, 1,000 customers, SQLite
@@ -49,7 +49,7 @@ DETAILS_URL = "/admin/owner/customer/details/"
 VIEW_ENDPOINT = "customer_owner"
 WARMUP = 10  # enough for every gunicorn worker to have compiled its templates
 
-# DESIGN.md §8: p95 budgets in ms (page 10,000: at most twice page 1)
+# The p95 budgets in ms (page 10,000: at most twice page 1)
 BUDGETS = {
     "list_default": 40,
     "sort_balance_desc": 100,

@@ -1,5 +1,5 @@
 """Statement HTML and PDF at 10, 60 and 300 lines, and a ZIP of 1,000 statement PDFs
-(DESIGN.md §8: "Statement PDF, 60 lines: p95 < 250 ms, linear in lines"). Never run as a
+(the budget: "Statement PDF, 60 lines: p95 < 250 ms, linear in lines"). Never run as a
 timed test.
 
     .venv/bin/python bench/statements.py [--database sqlite|postgresql|both] [--rounds 20]
