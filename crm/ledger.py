@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
@@ -274,6 +274,11 @@ def differences(
     Every customer and invoice, or only those of ``customer_ids``: a sample of a large
     database checks in seconds what the full comparison takes a minute or two to."""
     today = today or date.today()
+    if session.get_bind().dialect.name == "postgresql":
+        # One large statement per batch of customers, which PostgreSQL's JIT compiles anew
+        # each time: that doubled the check (17 s against 7 s at 100,000 customers). For the
+        # rest of this (read-only) transaction only.
+        session.execute(text("SET LOCAL jit = off"))
     figures = _figures(Customer.id, today)
     # None: one pass over everything; otherwise the ids in chunks, each an indexed IN list.
     scopes: list[list[int] | None] = (
