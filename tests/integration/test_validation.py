@@ -7,7 +7,7 @@ import pytest
 
 from crm.admin_views import MODEL_VIEWS
 from crm.extensions import db
-from crm.models import Booking, Customer, Invoice, Payment
+from crm.models import Booking, Customer, Invoice, Payment, Tag
 from tests import factories as f
 from tests.integration.helpers import (
     count_rows,
@@ -151,3 +151,21 @@ def test_lowering_an_allocated_payment_is_refused_with_a_message(app, client, lo
     assert any("more would be allocated" in m for m in flashes(text_of(response)))
     with app.app_context():
         assert db.session.get(Payment, key).amount == Decimal("60.00")
+
+
+@pytest.mark.parametrize("rowids", [["{tag}"], ["{tag}", "x", "-1", "99999999999"], ["9999999"]])
+def test_the_list_menus_delete_takes_only_real_ids(app, client, login, rowids):
+    """With selected → Delete posts the ids as text: a forged or unknown one changes nothing
+    and a real one is deleted, never a 500 (PostgreSQL refuses integer = text)."""
+    login("owner")
+    with app.app_context():
+        tag = f.make_tag(db.session, name="Doomed")
+        db.session.commit()
+        tag = tag.id
+    posted = [value.format(tag=tag) for value in rowids]
+
+    response = client.post(url("owner", "tag", "action/"),
+                           data={"action": "delete", "rowid": posted})
+
+    assert response.status_code == 302
+    assert count_rows(app, Tag, Tag.id == tag) == (0 if str(tag) in posted else 1)
