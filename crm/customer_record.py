@@ -134,3 +134,12 @@ def _money(session, key: int) -> list:
 
 def _duplicates(session, key: int) -> list:
     return duplicates_of(session, customer_id=key, limit=10)
+
+
+def pinned_notes(session: Session, customer_id: int, limit: int = 10) -> list[Note]:
+    """The customer's pinned notes, newest first: the warning every screen of the customer
+    shows (the record page takes them from ``record_context``, the edit form from here)."""
+    return session.scalars(
+        select(Note).where(Note.customer_id == customer_id, Note.important.is_(True))
+        .order_by(Note.created_at.desc()).limit(limit)
+    ).all()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.actions import ActionError
 from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.adapters import record_id, run_action
-from crm.customer_record import TIMELINE_KINDS, record_context
+from crm.customer_record import TIMELINE_KINDS, pinned_notes, record_context
 from crm.extensions import db
 from crm.models import Customer, Note
 
@@ -78,10 +78,7 @@ class CustomerRecordMixin:
             )
         elif template == self.edit_template and isinstance(model, Customer) and model.id:
             # The pinned warning shows on every screen of the customer, the form included.
-            kwargs["pinned"] = db.session.scalars(
-                select(Note).where(Note.customer_id == model.id, Note.important.is_(True))
-                .order_by(Note.created_at.desc()).limit(10)
-            ).all()
+            kwargs["pinned"] = pinned_notes(db.session, model.id)
         return super().render(template, **kwargs)
 
     # --- record-page buttons ---------------------------------------------------------------
