@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_admin(app)
 
     _init_errors(app)
+    _init_streamed_responses(app)
     _init_daily_aging(app)
     _init_timing(app)
 
@@ -126,6 +127,33 @@ def _description(exc) -> str | None:
     text_ = getattr(exc, "description", None)
     default = type(exc).description if hasattr(type(exc), "description") else None
     return text_ if text_ and text_ != default else None
+
+
+def _init_streamed_responses(app: Flask) -> None:
+    """A streamed response (a CSV export, a file download) produces its body after the
+    request has ended, and the request's teardown has already closed the session. A query
+    made during the request and read by the stream re-opens that same session, which is no
+    longer the one the teardown knows: without this, each export kept a pooled connection
+    checked out until the pool was exhausted and every request waited 30 s. Close the
+    request's session again once the server has sent (or abandoned) the body."""
+
+    import types
+
+    def closing(body, session):
+        try:
+            yield from body
+        finally:
+            session.close()
+
+    @app.after_request
+    def _close_session_after_stream(response):
+        if response.is_streamed:
+            session = db.session()
+            if isinstance(response.response, types.GeneratorType):
+                # As soon as the body is read to its end (or abandoned), whoever reads it.
+                response.response = closing(response.response, session)
+            response.call_on_close(session.close)
+        return response
 
 
 def _init_daily_aging(app: Flask) -> None:
