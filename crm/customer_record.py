@@ -25,7 +25,7 @@ from crm.models import (
     Payment,
     WorkAddress,
 )
-from crm.permissions import can
+from crm.permissions import can, hidden_verbs, visible_fields
 
 SECTION_LIMIT = 50
 TIMELINE_KINDS = ("all", "actions", "notes", "bookings", "money")
@@ -44,15 +44,55 @@ def _at(value) -> datetime:
     return value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
 
 
-def _describe(event: AuditEvent) -> str:
-    verb = event.verb.replace("_", " ")
+FIELD_LABELS = {
+    "email": "e-mail",
+    "email_opt_in": "e-mail consent",
+    "sms_opt_in": "text-message consent",
+    "post_opt_in": "post consent",
+    "customer_type": "type",
+    "third_party_reference": "accounts reference",
+    "creditor_days": "credit days",
+    "is_primary": "primary contact",
+}
+RELATED_MODELS = {"contacts": "Contact"}
+
+
+def _label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " "))
+
+
+def _edit_text(event: AuditEvent, role: str) -> str | None:
+    """"edited county, postcode; contacts: 1 added, e-mail changed", naming only the fields
+    ``role`` may see; None when nothing it may see changed."""
+    details = event.details or {}
+    parts = []
+    fields = visible_fields(event.subject_type, details.get("fields", []), role)
+    if fields:
+        parts.append(", ".join(_label(f) for f in fields))
+    for name, change in (details.get("related") or {}).items():
+        said = [f"{change[k]} {k}" for k in ("added", "removed") if change.get(k)]
+        seen = visible_fields(RELATED_MODELS.get(name, name), change.get("fields", []), role)
+        if seen:
+            said.append(", ".join(_label(f) for f in seen) + " changed")
+        if said:
+            parts.append(f"{name}: " + ", ".join(said))
+    if not parts:
+        return None
+    return ("created with " if event.verb == "create" else "edited ") + "; ".join(parts)
+
+
+def _describe(event: AuditEvent, role: str) -> str | None:
+    """The timeline's sentence for ``event`` as ``role`` may read it (None: nothing)."""
     details = event.details or {}
     if event.verb == "merge":
         merged = ", ".join(details.get("duplicates", []))
         return f"merged {merged} into this customer" if merged else "merge"
-    if event.verb == "update" and details.get("fields"):
-        return "edited " + ", ".join(details["fields"])
-    return verb
+    if event.verb in ("create", "update") and ("fields" in details or "related" in details):
+        text = _edit_text(event, role)
+        if text is None and event.verb == "update":
+            return None  # only fields the role may not see changed
+        return text or "created"
+    return event.verb.replace("_", " ")
 
 
 def record_context(session: Session, customer: Customer, role: str, timeline_kind: str) -> dict:
@@ -83,10 +123,13 @@ def record_context(session: Session, customer: Customer, role: str, timeline_kin
         .order_by(WorkAddress.id).limit(SECTION_LIMIT)
     ).all()
     events = session.scalars(
-        select(AuditEvent).where(AuditEvent.subject_type == "Customer", AuditEvent.subject_id == key)
+        select(AuditEvent).where(AuditEvent.subject_type == "Customer", AuditEvent.subject_id == key,
+                                 AuditEvent.verb.not_in(hidden_verbs(role)))
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(SECTION_LIMIT)
     ).all()
-    timeline = [Entry(e.created_at, "actions", _describe(e), e.actor_label) for e in events]
+    described = ((e, _describe(e, role)) for e in events)
+    timeline = [Entry(e.created_at, "actions", text, e.actor_label)
+                for e, text in described if text is not None]
     timeline += [Entry(n.created_at, "notes", f"{n.kind}: {n}") for n in notes]
     timeline += [Entry(b.created_at, "bookings", f"booking {b.reference} {b.title} ({b.status})")
                  for b in bookings]

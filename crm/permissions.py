@@ -80,6 +80,20 @@ GATES: dict[str, str] = {
 }
 
 
+# Audit verb -> the capability that may see its events, wherever the trail is shown (the
+# customer's timeline lists every event on the customer, and a coordinator reads it).
+# The money actions: that a payment was recorded or a statement sent is money.
+AUDIT_GATES: dict[str, str] = {
+    verb: "see_money"
+    for verb in (
+        "record_payment", "allocate_credit", "remove_allocation",
+        "raise_credit_note", "void_credit_note",
+        "issue_invoice", "issue_invoices", "void_invoice",
+        "email_statements", "statements_zip",
+    )
+}
+
+
 def can(role: str | None, capability: str | None) -> bool:
     """Whether ``role`` has ``capability`` (None: something every staff role may do).
     An unknown capability is a programming error, not a refusal."""
@@ -95,3 +109,19 @@ def roles_with(capability: str | None) -> frozenset[str]:
 def allowed(model_name: str, column: str, role: str) -> bool:
     """Whether ``role`` may see ``model_name.column`` on any surface."""
     return can(role, GATES.get(f"{model_name}.{column}"))
+
+
+def sees_event(role: str, verb: str) -> bool:
+    """Whether ``role`` may see an audit event of ``verb`` at all."""
+    return can(role, AUDIT_GATES.get(verb))
+
+
+def hidden_verbs(role: str) -> list[str]:
+    """The audit verbs ``role`` may not see (for a query's NOT IN)."""
+    return sorted(verb for verb in AUDIT_GATES if not sees_event(role, verb))
+
+
+def visible_fields(model_name: str, fields, role: str) -> list[str]:
+    """The changed-field names of an audit event that ``role`` may read: a gated column's
+    name says as much as its value would ("credit days changed")."""
+    return [name for name in fields if allowed(model_name, name, role)]

@@ -175,9 +175,11 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
 
     def update_model(self, form, model) -> bool:
         if hasattr(form, "edit_version"):
-            seen = form.edit_version.data
+            seen = (form.edit_version.data or "").strip()
             del form.edit_version
-            if seen and seen != str(model.version):
+            # A form without the version it was loaded at cannot show it is current: refused
+            # like a stale one, or it would silently revert a colleague's change.
+            if seen != str(model.version):
                 flash(STALE_MESSAGE, "error")
                 return False
         return super().update_model(form, model)
@@ -211,21 +213,27 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
     def on_model_change(self, form, model, is_created):
         if self.guard_redacted:
             self.check(ensure_record_not_redacted, model)
+        # Read what changed before the flush: a flush turns every change into "unchanged".
+        details = changed_fields(model, self.inline_relations())
         db.session.flush()
-        changed = sorted(
-            attr.key
-            for attr in inspect(model).attrs
-            if attr.key in self.model.__table__.c and attr.history.has_changes()
-            and attr.key not in NOT_AUDITED
-        )
         record(
             db.session,
             actor=current_user._get_current_object(),
             verb="create" if is_created else "update",
             subject_type=self.model.__name__,
             subject_id=model.id,
-            details={"fields": changed},
+            details=details,
         )
+
+    def inline_relations(self) -> list[str]:
+        """The one-to-many relationships this view edits inline (a customer's contacts)."""
+        names = []
+        for inline in self.inline_models or ():
+            child = getattr(inline, "model", inline)
+            for rel in inspect(self.model).relationships:
+                if rel.mapper.class_ is child:
+                    names.append(rel.key)
+        return names
 
     def on_model_delete(self, model):
         record(
@@ -235,6 +243,39 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
             subject_type=self.model.__name__,
             subject_id=model.id,
         )
+
+
+def _changed_columns(obj) -> list[str]:
+    """The columns a save changes; of a new row, those given a value."""
+    state = inspect(obj)
+    table = state.mapper.local_table.c
+    new = not state.has_identity
+    return sorted(
+        attr.key for attr in state.attrs
+        if attr.key in table and attr.key not in NOT_AUDITED and attr.history.has_changes()
+        and not (new and attr.value in (None, ""))
+    )
+
+
+def changed_fields(model, relations=()) -> dict:
+    """What a form save changed, by name only (never a value): ``{"fields": [...]}``, and for
+    each inline relationship that changed, ``{"related": {"contacts": {"added": 1,
+    "removed": 0, "fields": ["email"]}}}``."""
+    details: dict = {"fields": _changed_columns(model)}
+    related = {}
+    for name in relations:
+        history = inspect(model).attrs[name].history
+        # The inline form deletes a child with session.delete(), leaving it in the collection.
+        deleted = [c for c in history.unchanged if inspect(c).deleted or c in db.session.deleted]
+        kept = [c for c in history.unchanged if c not in deleted]
+        fields = sorted({f for child in kept for f in _changed_columns(child)})
+        summary = {"added": len(history.added), "removed": len(history.deleted) + len(deleted),
+                   "fields": fields}
+        if summary["added"] or summary["removed"] or fields:
+            related[name] = summary
+    if related:
+        details["related"] = related
+    return details
 
 
 def _gate(spec: type[CrmModelView], role: str) -> dict:

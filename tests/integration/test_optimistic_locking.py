@@ -73,3 +73,30 @@ def test_the_second_save_of_a_booking_is_refused(app, client, login, other_clien
 
     assert STALE_MESSAGE in flashes(text_of(second))
     assert load(app, Booking, key, "title") == {"title": "First"}
+
+
+def test_a_save_without_the_version_it_was_loaded_at_is_refused(app, client, login,
+                                                                 other_client):
+    """Leaving out (or emptying) the hidden version must not skip the check: the save
+    would silently revert the colleague's change."""
+    login("owner")
+    colleague = other_client("admin")
+    with app.app_context():
+        row = customer(db.session, surname="Original", town="Leeds")
+        db.session.commit()
+        key = row.id
+    mine = _open(client, url("owner", "customer", f"edit/?id={key}"))
+    colleague.post(url("admin", "customer", f"edit/?id={key}"),
+                   data={**_open(colleague, url("admin", "customer", f"edit/?id={key}")),
+                         "town": "York"})
+
+    without = {k: v for k, v in mine.items() if k != "edit_version"}
+    omitted = client.post(url("owner", "customer", f"edit/?id={key}"),
+                          data={**without, "surname": "Reverted"})
+    emptied = client.post(url("owner", "customer", f"edit/?id={key}"),
+                          data={**mine, "edit_version": "", "surname": "Reverted"})
+
+    for response in (omitted, emptied):
+        assert response.status_code == 200
+        assert STALE_MESSAGE in flashes(text_of(response))
+    assert load(app, Customer, key, "surname", "town") == {"surname": "Original", "town": "York"}
