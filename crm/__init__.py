@@ -66,22 +66,16 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_login(app: Flask) -> None:
-    from crm.models import User
-
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(session_id: str):
-        user_id, _, fingerprint = session_id.partition(".")
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(User, int(user_id))
-        if user is None or user.password_fingerprint() != fingerprint:
-            return None  # signed in with a password that has since changed
-        return user
+    def load_user(cookie_id: str):
+        from crm.actions.staff_sessions import signed_in_user
+
+        return signed_in_user(db.session, cookie_id)
 
 
 @event.listens_for(Engine, "connect")

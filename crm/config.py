@@ -3,6 +3,7 @@
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 MAIL_BACKENDS = ("outbox", "smtp")
@@ -108,6 +109,8 @@ def load_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": production,
+        # As long as a server-side staff session lasts (crm.actions.staff_sessions.MAX_AGE).
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

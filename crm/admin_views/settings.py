@@ -5,7 +5,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from crm.actions.staff import check_staff_change, check_staff_delete, roles_managed_by
@@ -38,6 +38,7 @@ class UserView(CrmModelView):
                       "is_enabled"]
     column_default_sort = "email"
     column_labels = {"is_enabled": "Enabled"}
+    details_template = "admin/user/details.html"
     form_extra_fields = {
         "new_password": PasswordField(
             "New password",
@@ -45,7 +46,10 @@ class UserView(CrmModelView):
             description=f"At least {MIN_PASSWORD_LENGTH} characters. Leave empty to keep it.",
         )
     }
-    form_args = {"email": {"validators": [InputRequired(), Email()]}}
+    form_args = {"email": {"validators": [InputRequired(), Email()]},
+                 "role": {"validators": [InputRequired()]}}
+    # A select of the roles this actor may give (set per form below), not a text box.
+    form_overrides = {"role": SelectField}
 
     def _roles_i_manage(self) -> tuple[str, ...]:
         return roles_managed_by(self.role)
@@ -72,6 +76,19 @@ class UserView(CrmModelView):
     def on_model_delete(self, model):
         self.check(check_staff_delete, actor=current_user._get_current_object(), user=model)
         super().on_model_delete(model)
+
+    @expose("/end-sessions/", methods=("POST",))
+    @require("manage_staff")
+    def end_sessions_view(self):
+        """Sign out everywhere: every session of the user shown, on every device."""
+        from crm.actions.staff_sessions import end_all_sessions
+
+        key = request.form.get("id", type=record_id)
+        if key is None or self.get_one(str(key)) is None:
+            abort(404)  # not a user this role manages
+        result, error = run_action(end_all_sessions, user_id=key)
+        flash(error or result.message, "error" if error else "success")
+        return redirect(self.get_url(".details_view", id=key))
 
 
 class PortalAccountView(CrmModelView):

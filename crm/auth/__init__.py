@@ -1,6 +1,5 @@
 """Staff login and logout."""
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import (
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from crm.actions.staff_sessions import end_session, start_session
 from crm.extensions import db, limiter
 from crm.models import User
 from crm.security import verify_password
@@ -82,9 +82,9 @@ def login():
             user is not None and user.is_active
         ):
             session.clear()  # a fresh session at login: no fixation
-            login_user(user, remember=form.remember.data)
-            user.last_login_at = datetime.now(UTC).replace(tzinfo=None)
+            start_session(db.session, user=user)
             db.session.commit()
+            login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")))
         flash("Wrong e-mail or password, or the account is disabled.", "error")
         return render_template("auth/login.html", form=form), 401
@@ -98,6 +98,10 @@ def logout():
     cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
     if request.method == "GET" and cross_site and current_user.is_authenticated:
         return render_template("auth/logout.html")
+    if current_user.is_authenticated:
+        # Ended on the server too: a copy of the cookie taken before no longer opens anything.
+        end_session(db.session, user_id=current_user.id, token=current_user.session_token)
+        db.session.commit()
     # Clear first: logout_user() leaves the order to delete the remember-me cookie in the
     # session, and a clear after it would lose that order (the cookie would sign them back in).
     session.clear()

@@ -1,6 +1,6 @@
 """All models, importable from one place (Alembic and the admin read the metadata here)."""
 
-from crm.models.access import ROLES, PortalAccount, User
+from crm.models.access import ROLES, PortalAccount, StaffSession, User
 from crm.models.audit import AuditEvent
 from crm.models.base import Base
 from crm.models.booking import Booking, Lead
@@ -40,6 +40,7 @@ __all__ = [
     "Payment",
     "PortalAccount",
     "ServiceReminder",
+    "StaffSession",
     "Tag",
     "User",
     "WorkAddress",

@@ -7,7 +7,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.models.base import Base, Versioned
+from crm.models.base import Base, Versioned, utcnow
 from crm.models.customer import Customer, _in
 from crm.permissions import ROLES
 from crm.personal_data import ERASE, KEEP, placeholder
@@ -32,16 +32,42 @@ class User(UserMixin, Versioned, Base):
     def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
         return bool(self.is_enabled)
 
+    # The signed-in session this object was loaded for (``StaffSession``'s token, set at
+    # sign-in and by the user loader); never stored on the user's row.
+    session_token = None
+
     def get_id(self) -> str:
-        """The id Flask-Login keeps in the session and the remember cookie, bound to the
-        current password: a new password ends every session signed in with the old one."""
-        return f"{self.id}.{self.password_fingerprint()}"
+        """The id Flask-Login keeps in the session cookie and the remember cookie: the user,
+        the current password's fingerprint (a new password ends every session signed in with
+        the old one) and the server-side session (signing out ends it, whatever copies of
+        the cookie exist)."""
+        return f"{self.id}.{self.password_fingerprint()}.{self.session_token or ''}"
 
     def password_fingerprint(self) -> str:
         return hashlib.sha256((self.password_hash or "").encode()).hexdigest()[:16]
 
     def __str__(self) -> str:
         return self.name or self.email
+
+
+class StaffSession(Base):
+    """One signed-in browser of a staff user. The cookie carries a random token; only its
+    hash is stored. Signing out ends the row, so a copied cookie no longer opens anything;
+    "sign out everywhere" ends every row of the user."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __personal_data__ = {"token_hash": KEEP}
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
 
 
 class PortalAccount(Versioned, Base):

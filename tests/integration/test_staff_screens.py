@@ -55,3 +55,32 @@ def test_the_panel_and_the_command_line_both_audit_a_new_account(app, client, lo
     cli = events[(users["cli@example.com"], "create", "system")]
     assert "password_hash" in cli["fields"]
     assert "a-long-enough-password" not in f"{panel}{cli}"
+
+
+def _role_options(html: str) -> list[str]:
+    import re
+
+    select = re.search(r'<select[^>]*name="role"[^>]*>(.*?)</select>', html, re.S)
+    assert select, "the role is a select, not a text box"
+    return re.findall(r'<option[^>]*value="([^"]*)"', select.group(1))
+
+
+def test_the_role_is_chosen_from_the_roles_the_actor_may_give(client, login):
+    login("admin")
+
+    options = _role_options(text_of(client.get(url("admin", "user", "new/"))))
+
+    assert options == ["admin", "coordinator"]
+
+
+def test_a_role_outside_the_list_is_refused_next_to_the_field(app, client, login):
+    login("admin")
+
+    page = submit(client, url("admin", "user", "new/"),
+                  {"email": "made-up@example.com", "role": "superuser",
+                   "new_password": "a-long-enough-password"})
+
+    assert page.status_code == 200
+    assert "Not a valid choice" in text_of(page)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "made-up@example.com")) is None

@@ -272,3 +272,103 @@ def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(app, client
 
     page = client.get(ADMIN_PAGE)
     assert page.status_code == 302 and page.headers["Location"].startswith("/login")
+
+
+# --- sessions end on the server -----------------------------------------------------------
+
+def _copy_of_cookies(app, client):
+    """A second browser holding a copy of ``client``'s cookies (as an attacker who read
+    them would)."""
+    app.test_client_class = root.CrmClient
+    thief = app.test_client()
+    for name in ("session", "remember_token"):
+        cookie = client.get_cookie(name)
+        if cookie is not None:
+            thief.set_cookie(name, cookie.value)
+    return thief
+
+
+@pytest.mark.parametrize("remember", [None, "y"], ids=["session cookie", "kept sign-in"])
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_it(app, client, owner, remember):
+    sign_in(client, **({"remember": remember} if remember else {}))
+    thief = _copy_of_cookies(app, client)
+    assert thief.get(ADMIN_PAGE).status_code == 200  # the copy works while signed in
+
+    client.get("/logout")
+
+    page = thief.get(ADMIN_PAGE)
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login")
+
+
+def test_signing_out_ends_only_that_browser(app, client, owner):
+    sign_in(client)
+    app.test_client_class = root.CrmClient
+    laptop = app.test_client()
+    sign_in(laptop)
+
+    client.get("/logout")
+
+    assert laptop.get(ADMIN_PAGE).status_code == 200
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user(app, client, owner):
+    from crm.models import StaffSession
+
+    sign_in(client)
+    app.test_client_class = root.CrmClient
+    laptop = app.test_client()
+    sign_in(laptop)
+    page = client.get(f"/admin/owner/user/details/?id={owner}").get_data(as_text=True)
+    assert 'data-testid="end-sessions"' in page
+    client.csrf_token = None  # the session was renewed at sign-in
+
+    response = client.post("/admin/owner/user/end-sessions/", data={"id": str(owner)})
+
+    assert response.status_code == 302
+    assert laptop.get(ADMIN_PAGE).status_code == 302
+    assert client.get(ADMIN_PAGE).status_code == 302
+    with app.app_context():
+        assert db.session.query(StaffSession).filter(StaffSession.ended_at.is_(None)).count() == 0
+
+
+def test_an_admin_cannot_sign_an_owner_out_everywhere(app, client, owner):
+    with app.app_context():
+        root.create_user("admin")
+    sign_in(client, email="admin@example.com")
+    app.test_client_class = root.CrmClient
+    owners = app.test_client()
+    sign_in(owners)
+    client.csrf_token = None
+
+    response = client.post("/admin/admin/user/end-sessions/", data={"id": str(owner)})
+
+    assert response.status_code == 404
+    assert owners.get(ADMIN_PAGE).status_code == 200
+
+
+def test_a_session_cookie_naming_no_open_session_is_nobody(app, client, owner):
+    sign_in(client)
+    with client.session_transaction() as cookie:
+        user_id, fingerprint, _ = cookie["_user_id"].split(".")
+        cookie["_user_id"] = f"{user_id}.{fingerprint}.forged-token"
+
+    assert client.get(ADMIN_PAGE).status_code == 302
+
+
+def test_forty_simultaneous_sign_ins_to_one_account_all_succeed(app, owner):
+    """last_login_at used to go through the optimistic version check: about half of 40
+    parallel sign-ins failed with a 500 (StaleDataError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app.test_client_class = root.CrmClient
+
+    def one(_):
+        browser = app.test_client()
+        return sign_in(browser).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(one, range(40)))
+
+    assert codes == [302] * 40
+    with app.app_context():
+        assert db.session.get(User, owner).version == 1  # signing in is not an edit
