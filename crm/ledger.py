@@ -28,6 +28,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
+from crm.validation import MONEY_MAX
 
 CHUNK = 500
 
@@ -151,6 +152,25 @@ class LedgerError(ValueError):
     """A money write that would leave the ledger impossible; the transaction must not commit."""
 
 
+def check_capacity(session: Session, customer_ids: Iterable[int]) -> None:
+    """Refuse a write that would take a customer's balance, account credit or overdue amount
+    past what the ledger's columns hold, before they are written (PostgreSQL would fail
+    with a numeric overflow, SQLite would store a number nothing adds up to)."""
+    today = date.today()
+    figures = _figures(Customer.id, today)
+    too_large = or_(*(func.abs(figures[name]) > MONEY_MAX
+                      for name in ("balance", "account_credit", "overdue_amount")))
+    for chunk in _chunks(customer_ids):
+        found = session.execute(
+            select(Customer.reference).where(Customer.id.in_(chunk), too_large).limit(1)
+        ).first()
+        if found:
+            raise LedgerError(
+                f"That would take the balance or account credit of {found.reference} past "
+                f"{MONEY_MAX:,}, the most an account holds; nothing was saved."
+            )
+
+
 def check_consistency(session: Session, customer_ids: Iterable[int]) -> None:
     """Refuse what no single form can see: a payment lowered, an invoice's lines cut or an
     invoice moved to another customer after money was allocated to it."""
@@ -233,6 +253,7 @@ def flush_ledger(session: Session) -> None:
     bucket = session.info.pop(DIRTY_KEY, None)
     if bucket:
         customers = _customers_of(session, bucket)
+        check_capacity(session, customers)
         recompute(session, customers)
         check_consistency(session, customers)
         session.flush()

@@ -8,6 +8,8 @@ this module (``create_app`` does). Set-based UPDATEs bypass them: an action that
 rows in bulk calls ``crm.ledger.recompute`` for the customers it touched.
 """
 
+from decimal import Decimal
+
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
@@ -24,7 +26,7 @@ from crm.models import (
     Payment,
 )
 from crm.models.sequence import next_number
-from crm.validation import customer_search_text
+from crm.validation import MONEY_MAX, QUANTITY_MAX, TAX_RATE_MAX, customer_search_text
 
 MONEY_TYPES = (Invoice, InvoiceLine, CreditNote, CreditNoteLine, Payment, Allocation)
 
@@ -103,7 +105,35 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                     document.lines.remove(obj)
         for document in documents:
             if document not in session.deleted:
-                document.compute_totals()
+                _check_fits(document)
+
+
+def _check_fits(document: Invoice | CreditNote) -> None:
+    """Work out the document's totals, refusing (LedgerError, a sentence) lines and totals
+    that the money columns cannot hold: on SQLite nothing else would (it stores 1e20 in a
+    NUMERIC(12, 2) column), PostgreSQL would fail with its own error. Whatever path wrote
+    the document, the ledger stays within what it can add up."""
+    name = document.number or ("the draft invoice" if isinstance(document, Invoice)
+                                else "the credit note")
+    for position, line in enumerate(document.lines, 1):
+        quantity, rate = Decimal(line.quantity or 0), Decimal(line.tax_rate or 0)
+        if not quantity.is_finite() or quantity.copy_abs() > QUANTITY_MAX:
+            raise LedgerError(f"Line {position} of {name}: a quantity is at most "
+                              f"{QUANTITY_MAX:,}.")
+        if not Decimal(line.unit_price or 0).copy_abs() <= MONEY_MAX:
+            raise LedgerError(f"Line {position} of {name}: a unit price is at most "
+                              f"{MONEY_MAX:,}.")
+        if not (rate.is_finite() and 0 <= rate <= TAX_RATE_MAX):
+            raise LedgerError(f"Line {position} of {name}: a tax rate is between 0 and 100.")
+    document.compute_totals()
+    for position, line in enumerate(document.lines, 1):
+        if line.net_amount + line.tax_amount > MONEY_MAX:
+            raise LedgerError(f"Line {position} of {name} comes to "
+                              f"{line.net_amount + line.tax_amount:,.2f}; a line holds at most "
+                              f"{MONEY_MAX:,}.")
+    if document.total > MONEY_MAX:
+        raise LedgerError(f"{name[:1].upper()}{name[1:]} would come to {document.total:,.2f}; "
+                          f"a document holds at most {MONEY_MAX:,}.")
 
 
 def _flag_blocked(session: Session, customers: list[Customer]) -> None:

@@ -44,6 +44,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crm.models import Allocation, Contact, CreditNote, Customer, Invoice, Payment
+from crm.validation import sane_date
 
 ZERO = Decimal("0.00")
 KINDS = ("outstanding", "activity")
@@ -159,6 +160,11 @@ def build_statement(
     defaults to ``as_of`` or today and ``start`` to the first day of the end's month."""
     if kind not in KINDS:
         raise StatementError(f"Unknown kind of statement {kind!r}: use outstanding or activity.")
+    for label, value in (("As at", as_of), ("From", start), ("To", end)):
+        try:
+            sane_date(value)
+        except ValueError as exc:
+            raise StatementError(f"{label}: {exc}") from None
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise StatementError("No such customer.")

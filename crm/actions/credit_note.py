@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm import validation
 from crm.actions import ActionError, ActionResult
 from crm.actions.guards import live_customer
 from crm.ledger import flush_ledger
@@ -29,7 +30,6 @@ from crm.validation import MONEY_MAX, money, sane_date
 
 MAX_LINES = 200
 MAX_DESCRIPTION = 500
-MAX_QUANTITY = Decimal("99999999.99")  # Numeric(10, 2)
 REASON_MAX = 500
 
 
@@ -126,11 +126,14 @@ def price_lines(lines: list[dict]) -> Priced:
 
 
 def _line(position: int, values: dict) -> CreditNoteLine:
-    def amount(key: str, label: str, **kwargs) -> Decimal:
+    def checked(parse, key: str, label: str, **kwargs) -> Decimal:
         try:
-            return money(values.get(key, ""), **kwargs)
+            return parse(values.get(key, ""), **kwargs)
         except ValueError as exc:
             raise ActionError(f"Line {position}, {label}: {exc}") from None
+
+    def amount(key: str, label: str, **kwargs) -> Decimal:
+        return checked(money, key, label, **kwargs)
 
     description = str(values.get("description") or "").strip()
     if not description:
@@ -142,19 +145,16 @@ def _line(position: int, values: dict) -> CreditNoteLine:
     if category not in LINE_CATEGORIES:
         raise ActionError(f"Line {position}: the category is one of "
                           f"{', '.join(LINE_CATEGORIES)}.")
-    quantity = amount("quantity", "quantity")
-    if quantity > MAX_QUANTITY:
-        raise ActionError(f"Line {position}, quantity: that quantity is too large.")
+    quantity = checked(validation.quantity, "quantity", "quantity")
     unit_price = amount("unit_price", "unit price", allow_zero=True)
-    blank_tax = str(values.get("tax_rate") or "").strip() == ""
-    tax_rate = ZERO if blank_tax else amount("tax_rate", "tax rate", allow_zero=True)
-    if tax_rate > 100:
-        raise ActionError(f"Line {position}, tax rate: enter a rate between 0 and 100.")
+    tax_rate = checked(validation.tax_rate, "tax_rate", "tax rate")
+    try:
+        validation.line_amounts(quantity, unit_price, tax_rate)
+    except ValueError as exc:
+        raise ActionError(f"Line {position}: {exc}") from None
     line = CreditNoteLine(position=position, category=category, description=description,
                           quantity=quantity, unit_price=unit_price, tax_rate=tax_rate)
     line.compute()
-    if line.net_amount + line.tax_amount > MONEY_MAX:
-        raise ActionError(f"Line {position}: that line is too large.")
     return line
 
 

@@ -38,6 +38,7 @@ from crm.models import Customer, User
 from crm.models.audit import record, record_each
 from crm.pdf import PdfError
 from crm.statements import KINDS, build_statement
+from crm.validation import sane_date
 
 MAX_STATEMENTS = 250
 BATCH = 100
@@ -147,6 +148,10 @@ def email_statements(
 def _check(session: Session, chosen: Select, as_of: date | None, kind: str) -> None:
     if kind not in KINDS:
         raise ActionError(f"Unknown kind of statement {kind!r}: use outstanding or activity.")
+    try:
+        sane_date(as_of)
+    except ValueError as exc:
+        raise ActionError(f"Statement date: {exc} Nothing was made or sent.") from None
     if as_of is not None and as_of > date.today():
         raise ActionError("A statement shows a date that has passed: choose today or earlier.")
     count = _count(session, chosen)

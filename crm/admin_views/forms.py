@@ -40,8 +40,44 @@ class Phone(Normalized):
 
 
 class Postcode(Normalized):
+    """Checked against the country given on the same form (else CRM_DEFAULT_REGION)."""
+
     def __init__(self):
         super().__init__(validation.normalize_postcode)
+
+    def __call__(self, form, field):
+        country = getattr(form, "country", None)
+        code = (country.data if country is not None else None) or \
+            current_app.config["CRM_DEFAULT_REGION"]
+        try:
+            field.data = validation.normalize_postcode(field.data, code)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Typed(Normalized):
+    """Checks what was typed, not what a DecimalField made of it (Decimal() reads "1e5",
+    "1_000" and full-width digits)."""
+
+    def __call__(self, form, field):
+        raw = field.raw_data[0] if field.raw_data else field.data
+        field.errors.clear()  # the DecimalField's own parse error: ours says it better
+        try:
+            field.data = self.normalize(raw)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Quantity(Typed):
+    def __init__(self):
+        super().__init__(validation.quantity)
+
+
+class TaxRate(Typed):
+    """0 to 100 per cent; blank is 0."""
+
+    def __init__(self):
+        super().__init__(validation.tax_rate)
 
 
 class Money:
@@ -54,6 +90,7 @@ class Money:
         raw = field.raw_data[0] if field.raw_data else field.data
         if raw in (None, ""):
             return
+        field.errors.clear()  # the DecimalField's own parse error: ours says it better
         try:
             field.data = validation.money(raw, allow_zero=self.allow_zero)
         except ValueError as exc:

@@ -7,6 +7,8 @@ The form makes drafts only (no status, no number): numbers are given by
 refuses the change whatever the path). Every endpoint requires the ``invoice`` capability
 again on each request."""
 
+from decimal import Decimal
+
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
@@ -23,7 +25,9 @@ from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import InvoicePdfMixin
 from crm.extensions import db
 from crm.models import Invoice, InvoiceLine
+from crm.models.base import ZERO
 from crm.models.finance import INVOICE_STATUSES
+from crm.validation import MONEY_MAX, line_amounts
 
 
 def locked_message(invoice: Invoice) -> str:
@@ -43,6 +47,31 @@ def _address_help() -> str:
 
 def _add_error(field, message: str) -> None:
     field.errors = [*field.errors, message]
+
+
+def _lines_fit(form) -> bool:
+    """Each line, and the invoice, within what an amount holds (the same rule as the
+    session hook that refuses it in any other path), with the message next to the line."""
+    total, ok, last = ZERO, True, None
+    for entry in form.lines.entries:
+        if form.lines.should_delete(entry):
+            continue
+        line = entry.form
+        values = (line.quantity.data, line.unit_price.data, line.tax_rate.data or ZERO)
+        if line.errors or not all(isinstance(v, Decimal) for v in values):
+            continue  # already refused next to its field
+        try:
+            net, tax = line_amounts(*values)
+        except ValueError as exc:
+            _add_error(line.unit_price, str(exc))
+            ok = False
+            continue
+        total, last = total + net + tax, line
+    if last is not None and total > MONEY_MAX:
+        _add_error(last.unit_price, f"The invoice would come to {total:,.2f}; an invoice "
+                                    f"holds at most {MONEY_MAX:,}.")
+        ok = False
+    return ok
 
 
 class InvoiceView(InvoicePdfMixin, MoneyView):
@@ -113,7 +142,7 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
             _add_error(getattr(form, field), message)
         if "address_format" not in problems:
             form.address_format.data = stored
-        return ok and not problems
+        return ok and not problems and _lines_fit(form)
 
     def on_model_change(self, form, model, is_created):
         from crm.actions.invoice import default_due_date

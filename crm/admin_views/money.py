@@ -6,17 +6,20 @@ This module holds what the money views share; each view lives in its own module
 (invoices, credit_notes, payments)."""
 
 from flask_admin.model.form import InlineFormAdmin
-from wtforms.validators import InputRequired, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
-from crm.admin_views.forms import Money, choices
+from crm.admin_views.forms import Money, Quantity, TaxRate, choices
 from crm.admin_views.spec import CrmModelView
 from crm.models.finance import LINE_CATEGORIES
 
+MAX_POSITION = 10_000
+
 LINE_ARGS = {
     "description": {"validators": [InputRequired()]},
-    "quantity": {"validators": [InputRequired(), Money()]},
+    "quantity": {"validators": [InputRequired(), Quantity()]},
     "unit_price": {"validators": [InputRequired(), Money(allow_zero=True)]},
-    "tax_rate": {"validators": [Optional(), Money(allow_zero=True)]},
+    "tax_rate": {"validators": [TaxRate()]},
+    "position": {"validators": [Optional(), NumberRange(min=0, max=MAX_POSITION)]},
 }
 
 

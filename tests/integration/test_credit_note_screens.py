@@ -174,7 +174,7 @@ def test_a_standalone_credit_note_becomes_account_credit(app, client, login, boo
 # --- refusals -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("changes", "message"), [
     ({"line-0-unit_price": "60.01"}, "INV-000001 can be credited at most 100.00 more"),
-    ({"line-0-quantity": "0"}, "Line 1, quantity: The amount must be more than zero."),
+    ({"line-0-quantity": "0"}, "Line 1, quantity: The quantity must be more than zero."),
     ({"line-1-unit_price": "-3"}, "Line 2, unit price: The amount must not be negative."),
     ({"line-0-description": ""}, "Line 1: enter a description."),
     ({"line-0-include": None, "line-1-include": None}, "Add at least one line"),

@@ -375,3 +375,44 @@ def test_a_post_without_the_csrf_token_is_refused(app, client, owner, page, data
 
     assert response.status_code == 400
     assert load(app, Invoice, key, "status", "number") == before
+
+
+# --- amounts within what the columns hold -------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("lines-0-quantity", "1e5", "Enter a quantity such as 2.5"),
+    ("lines-0-quantity", "100000000", "That quantity is too large"),
+    ("lines-0-unit_price", "1_000", "Enter an amount such as 120.50"),
+    ("lines-0-unit_price", "\uff11\uff12", "Enter an amount such as 120.50"),
+    ("lines-0-tax_rate", "5000", "Enter a tax rate between 0 and 100"),
+    ("lines-0-position", "99999999999", "Number must be between 0 and 10000"),
+], ids=["exponent", "huge-quantity", "underscore", "full-width", "tax-5000", "position"])
+def test_a_line_past_what_its_columns_hold_is_refused_next_to_the_field(
+        app, client, people, field, value, message):
+    saved = _create(client, people, **{field: value})
+
+    assert saved.status_code == 200
+    assert any(message in error for error in field_errors(text_of(saved), field)), \
+        field_errors(text_of(saved), field)
+    assert count_rows(app, Invoice) == 0
+
+
+def test_the_attack_line_is_refused_at_the_form(app, client, people):
+    """9,999,999,999.99 x 9,999,999,999.99 was once issued as 99,999,999,999,800,000,000.00."""
+    saved = _create(client, people, **{"lines-0-quantity": "99999999.99",
+                                       "lines-0-unit_price": "9999999999.99"})
+
+    assert saved.status_code == 200
+    assert any("a line holds at most 9,999,999,999.99" in error
+               for error in field_errors(text_of(saved), "lines-0-unit_price"))
+    assert count_rows(app, Invoice) == 0
+
+
+def test_lines_that_each_fit_but_add_up_past_an_invoice_are_refused(app, client, people):
+    saved = _create(client, people, **_lines(("One", "1", "6000000000.00"),
+                                             ("Two", "1", "6000000000.00")))
+
+    assert saved.status_code == 200
+    assert any("an invoice holds at most 9,999,999,999.99" in error
+               for error in field_errors(text_of(saved), "lines-1-unit_price"))
+    assert count_rows(app, Invoice) == 0

@@ -112,7 +112,9 @@ def test_an_activity_statement_grouped_by_contact(browser, ledger):
     ({"kind": "activity", "start": "2026-02-01", "end": "2026-01-01"},
      "The start date is after the end date."),
     ({"kind": "weekly"}, "Choose an outstanding or an activity statement."),
-    ({"as_of": "0001-01-01"}, "Choose a date between 1900 and 2999."),
+    ({"as_of": "0001-01-01"}, "As at: Enter a date between 1900 and 2100."),
+    ({"kind": "activity", "start": "2101-01-01", "end": "2101-02-01"},
+     "From: Enter a date between 1900 and 2100."),
 ])
 @pytest.mark.parametrize("path", ["statement/", "statement/pdf/"])
 def test_bad_input_is_a_message_not_an_error(browser, ledger, args, message, path):
