@@ -39,7 +39,7 @@ def select_rows(page: Page, *keys: int) -> None:
 def with_selected(page: Page, action: str) -> None:
     """Pick ``action`` (its name, e.g. "merge") from the list's "With selected" menu."""
     page.get_by_role("button", name="With selected").click()
-    page.locator(f"a.dropdown-item[onclick*=\"'{action}'\"]").click()
+    page.locator(f'a.dropdown-item[data-action-name="{action}"]').click()
 
 
 def test_owner_merges_two_customers_from_the_list_and_undoes_it(app, page, sign_in):
