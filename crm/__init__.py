@@ -50,6 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
     _init_streamed_responses(app)
     _init_daily_aging(app)
     _init_timing(app)
+    from crm.security_headers import init_security_headers
+    init_security_headers(app)
 
     @app.get("/healthz")
     def healthz():
@@ -87,6 +89,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and overwritten content is zeroed, not left in free space: an erased
+        # customer's name must not stay readable in the database file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

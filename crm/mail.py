@@ -136,6 +136,17 @@ class Outbox:
         path = self.directory / name
         return path if path.is_file() else None
 
+    def forget(self, names) -> int:
+        """Delete these messages (erasure: they hold a person's address, name and
+        statement); how many were there. Names not in the outbox's shape are ignored."""
+        removed = 0
+        for name in names:
+            path = self.path(name)
+            if path is not None:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def read(self, name: str) -> EmailMessage | None:
         path = self.path(name)
         if path is None:

@@ -72,6 +72,19 @@ def rebuild_sqlite_index(conn) -> None:
         conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
 
 
+def compact_after_erasure(connection) -> None:
+    """After data was erased, on SQLite: merge the FTS5 index's segments (the old words of a
+    changed row stay in older segments until merged) and fold the write-ahead log back into
+    the database file and truncate it (the WAL keeps the old pages until then). With
+    ``secure_delete`` on (set on every connection), the freed space is zeroed. Nothing to do
+    on PostgreSQL, where VACUUM is the operator's (see the README)."""
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("INSERT INTO customer_fts(customer_fts) VALUES ('optimize')")
+    connection.commit()
+    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def trigram_clause(term: str):
     """PostgreSQL: a substring match the pg_trgm GIN index answers (``LIKE '%term%'``)."""
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -38,6 +38,7 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    SentMessage,
     User,
     WorkAddress,
     customer_tag,
@@ -60,6 +61,7 @@ ATTACHED = (
     ("work address as landlord", "work addresses as landlord", WorkAddress.landlord_id),
     ("lead", "leads", Lead.customer_id),
     ("portal account", "portal accounts", PortalAccount.customer_id),
+    ("e-mail sent", "e-mails sent", SentMessage.customer_id),
     ("merge", "merges", CustomerMerge.survivor_id),
     ("merged customer", "merged customers", _TOMBSTONE.merged_into_id),
 )

@@ -23,16 +23,19 @@ from crm.blocklist import CHUNK, active, blocked_addresses, canonical, is_email_
 from crm.models import BlockedEmail, Customer, User
 from crm.models.audit import record, record_each
 from crm.models.base import utcnow
+from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 from crm.security import email_block_hash
 from crm.validation import email_domain, normalize_email
 
-REASON_MAX = 500
+NOTE_MAX = 500
 HOW_TO_WRITE = "Enter an address (name@example.com) or a whole domain (@example.com)."
 
 
-def block_email(session: Session, *, value: str, reason: str, actor: User | None) -> ActionResult:
-    """Block an address or a domain, and flag the live customers who use it."""
-    reason = _required_reason(reason)
+def block_email(session: Session, *, value: str, reason: str, actor: User | None,
+                note: str | None = None) -> ActionResult:
+    """Block an address or a domain, and flag the live customers who use it. ``reason`` is
+    one of ``BLOCK_REASONS``; ``note`` says more for colleagues (optional)."""
+    reason, note = _reason(reason), _note(note)
     kind, normalized = _parse(value)
     key = normalized if kind == "domain" else email_block_hash(normalized)
     session.flush()
@@ -53,6 +56,7 @@ def block_email(session: Session, *, value: str, reason: str, actor: User | None
         address_hash=key if kind == "address" else None,
         domain=key if kind == "domain" else None,
         reason=reason,
+        note=note,
         created_by_id=actor.id if actor is not None else None,
     )
     session.add(block)
@@ -74,12 +78,13 @@ def block_email(session: Session, *, value: str, reason: str, actor: User | None
 
 
 def block_customer_emails(
-    session: Session, *, selection: Selection, reason: str, actor: User | None
+    session: Session, *, selection: Selection, reason: str, actor: User | None,
+    note: str | None = None,
 ) -> ActionResult:
     """Block the e-mail address of each selected customer (redaction calls this before it
     wipes the addresses). Hashing happens in Python; the blocks go in with one INSERT and the
     flags with one UPDATE (plus one look-up per ``CHUNK`` addresses)."""
-    reason = _required_reason(reason)
+    reason, note = _reason(reason), _note(note)
     session.flush()
     chosen = ids_select(selection, Customer.id).correlate(None)
     rows = session.execute(
@@ -102,8 +107,8 @@ def block_customer_emails(
         now = utcnow()
         session.execute(
             BlockedEmail.__table__.insert(),
-            [dict(kind="address", address_hash=h, reason=reason, created_by_id=creator,
-                  created_at=now, updated_at=now) for h in new],
+            [dict(kind="address", address_hash=h, reason=reason, note=note,
+                  created_by_id=creator, created_at=now, updated_at=now) for h in new],
         )
     flagged = _flag_selected(session, chosen) if new else 0
     changed = sorted(customer for h in new for customer in by_hash[h])
@@ -202,13 +207,22 @@ def ensure_record_not_blocked(session: Session, record, *, email_attr: str = "em
 # -- steps ---------------------------------------------------------------------------------
 
 
-def _required_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ActionError("Give a reason for the block; colleagues will see it.")
-    if len(reason) > REASON_MAX:
-        raise ActionError(f"Keep the reason to {REASON_MAX} characters or fewer.")
-    return reason
+def _reason(reason: str | None) -> str:
+    """One of ``BLOCK_REASONS`` (its label is accepted too: "Customer's request")."""
+    typed = (reason or "").strip()
+    by_label = {label.lower(): code for code, label in BLOCK_REASON_LABELS.items()}
+    code = typed if typed in BLOCK_REASONS else by_label.get(typed.lower())
+    if code is None:
+        choices = ", ".join(BLOCK_REASON_LABELS[c].lower() for c in BLOCK_REASONS)
+        raise ActionError(f"Choose the reason for the block: {choices}.")
+    return code
+
+
+def _note(note: str | None) -> str | None:
+    note = (note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX:
+        raise ActionError(f"Keep the note to {NOTE_MAX} characters or fewer.")
+    return note
 
 
 def _parse(value: str | None) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    SentMessage,
     WorkAddress,
     customer_tag,
 )
@@ -63,6 +64,8 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("payments", "payment", "payments", Payment.__table__.c.customer_id),
     Reference("portal_account", "portal account", "portal accounts",
               PortalAccount.__table__.c.customer_id),
+    Reference("sent_messages", "e-mail sent", "e-mails sent",
+              SentMessage.__table__.c.customer_id),
     # Not moved but united: the survivor gets every duplicate's tags, once each.
     Reference("tags", "tag", "tags", customer_tag.c.customer_id),
     # Records merged into a duplicate earlier now point at the survivor, so that their old

@@ -42,9 +42,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from crm import mail
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
 from crm.actions.block_email import block_customer_emails
+from crm.after_commit import after_commit
 from crm.models import (
+    BlockedEmail,
     Booking,
     Branch,
     Contact,
@@ -58,6 +61,7 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    SentMessage,
     ServiceReminder,
     User,
     WorkAddress,
@@ -66,9 +70,11 @@ from crm.models import (
 from crm.models.audit import record, record_each
 from crm.models.base import utcnow
 from crm.personal_data import wipe_values
+from crm.search_index import compact_after_erasure
 
 CONFIRMATION_WORD = "REDACT"
-BLOCK_REASON = "Blocked when the customer's personal data was erased."
+# The reason a redaction's own blocks get unless told otherwise; they carry no note.
+BLOCK_REASON = "customer_request"
 # Customers per round of UPDATEs: every statement of a round lists them once or twice, well
 # under SQLite's 32,766 parameters.
 CHUNK = 2000
@@ -116,14 +122,18 @@ def redact_customers(
     people = _with_tombstones(session, [c.id for c in chosen])
     blocked = _block(session, people, block_reason, actor) if block_email else None
     now = utcnow()
+    messages = 0
     for chunk in _chunks(people):
         _wipe(session, chunk, now)
+        messages += _forget_messages(session, chunk)
+    _compact_afterwards(session)
     # The UPDATEs went around the identity map: reload whatever the caller holds.
     session.expire_all()
     _audit(session, actor, chosen, block_email)
     session.flush()
     tombstones = len(people) - len(chosen)
-    details = {"tombstones": tombstones, "email_blocked": block_email}
+    details = {"tombstones": tombstones, "email_blocked": block_email,
+               "messages_removed": messages}
     if blocked is not None:
         details["emails_blocked"] = blocked
     return ActionResult(
@@ -208,7 +218,8 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
 
 def _block(session: Session, ids: list[int], reason: str | None, actor: User | None) -> int:
     """Block the addresses while they are still there to hash (the tombstones' too: older
-    addresses of the same person); how many customers' addresses were blocked."""
+    addresses of the same person); how many customers' addresses were blocked. The blocks
+    get a reason from the list and no note: nothing in them names the person."""
     reason = (reason or "").strip() or BLOCK_REASON
     return sum(
         block_customer_emails(session, selection=chunk, reason=reason, actor=actor).changed
@@ -225,6 +236,7 @@ def scopes(session: Session, ids: list[int]) -> list[tuple[type, object]]:
     invoices = select(Invoice.id).where(Invoice.customer_id.in_(ids))
     credit_notes = select(CreditNote.id).where(CreditNote.customer_id.in_(ids))
     return [
+        (BlockedEmail, _notes_naming(ids)),
         (Lead, Lead.email.in_(_addresses(ids))),
         (Lead, Lead.customer_id.in_(ids)),
         (Booking, Booking.customer_id.in_(ids)),
@@ -288,6 +300,52 @@ def _wipe(session: Session, ids: list[int], now: datetime) -> None:
         session.execute(update(table).where(where).values(values))
     # Tags profile the person ("slow payer"); a placeholder record needs none.
     session.execute(delete(customer_tag).where(customer_tag.c.customer_id.in_(ids)))
+
+
+def _notes_naming(ids: list[int]):
+    """Blocks whose note mentions the person: a name (three letters or more) or an e-mail
+    address of the customers or their contacts ("Sam Smith was abusive"). A note naming a
+    namesake is erased too: a staff note is little to lose against a name kept."""
+    names = union(
+        *(select(func.lower(column).label("name")).where(Customer.id.in_(ids))
+          for column in (Customer.surname, Customer.first_name, Customer.company_name,
+                         Customer.email)),
+        *(select(func.lower(column).label("name")).where(Contact.customer_id.in_(ids))
+          for column in (Contact.surname, Contact.first_name, Contact.email)),
+    ).subquery()
+    mentioned = exists(select(1).select_from(names).where(
+        func.length(names.c.name) >= 3,
+        func.lower(BlockedEmail.note).contains(names.c.name),
+    ))
+    return and_(BlockedEmail.note.is_not(None), mentioned)
+
+
+def _forget_messages(session: Session, ids: list[int]) -> int:
+    """Remove the e-mails stored about the customers (their address, their name, the PDF
+    of their statement) once the erasure commits, and their index rows now; how many."""
+    rows = session.execute(
+        select(SentMessage.backend, SentMessage.reference)
+        .where(SentMessage.customer_id.in_(ids))
+    ).all()
+    if not rows:
+        return 0
+    session.execute(delete(SentMessage).where(SentMessage.customer_id.in_(ids)))
+    stored = [row.reference for row in rows if row.backend == "outbox"]
+    if stored:
+        outbox = mail.outbox()
+        after_commit(session, lambda: outbox.forget(stored))
+    return len(rows)
+
+
+def _compact_afterwards(session: Session) -> None:
+    """Once committed, leave no copy of the old values in the database's own files."""
+    engine = session.get_bind()
+
+    def compact() -> None:
+        with engine.connect() as connection:
+            compact_after_erasure(connection)
+
+    after_commit(session, compact)
 
 
 def _addresses(ids: list[int]):

@@ -24,6 +24,7 @@ from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statemen
 from crm.admin_views.adapters import record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer
+from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 
 MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
 PREVIEW = 20  # references listed on a confirmation page
@@ -43,6 +44,8 @@ class Verb:
     capability: str  # what the role needs to run it (crm.permissions)
     run: Callable  # (session, actor, selection, form) -> ActionResult
     reason: str | None = None  # label of a required free-text reason, if any
+    # Asks why the e-mail is blocked (a reason from the list, and a note when not redacting).
+    asks_block_reason: bool = False
     typed_word: str | None = None  # a word the user must type to confirm
     offers_block: bool = False
     danger: bool = False
@@ -72,7 +75,8 @@ def _deactivate(session, actor, selection, form):
 def _block(session, actor, selection, form):
     from crm.actions.block_email import block_customer_emails
 
-    return block_customer_emails(session, selection=selection, reason=form["reason"], actor=actor)
+    return block_customer_emails(session, selection=selection, reason=form["block_reason"],
+                                 note=form["note"], actor=actor)
 
 
 def _delete(session, actor, selection, form):
@@ -86,7 +90,7 @@ def _redact(session, actor, selection, form):
 
     return redact_customers(
         session, selection=selection, actor=actor, confirmation=form["word"],
-        block_email=form["block"], block_reason=form["reason"] or None,
+        block_email=form["block"], block_reason=form["block_reason"] or None,
     )
 
 
@@ -132,7 +136,7 @@ VERBS: dict[str, Verb] = {
         Verb("block_email", "Block their e-mail addresses", "Block e-mail addresses",
              "Each customer's e-mail address goes on the blocklist (kept only as a keyed hash): "
              "it can no longer create a customer, lead or booking or sign in to the portal.",
-             "block_email", _block, reason="Reason for the block"),
+             "block_email", _block, asks_block_reason=True),
         Verb("delete", "Delete / archive", "Delete or archive customers",
              "Customers with bookings, money, notes or other records attached are archived "
              "(hidden from the list, kept for the records); only customers with nothing attached "
@@ -143,8 +147,8 @@ VERBS: dict[str, Verb] = {
              "notes, leads with the same e-mail and portal account. Invoices, credit notes and "
              "payments are kept with their numbers, dates and amounts under the name "
              "\"Redacted customer C-…\". This cannot be undone.",
-             "redact", _redact, reason="Reason for the e-mail block (if blocking)",
-             typed_word="REDACT", offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
+             "redact", _redact, asks_block_reason=True, typed_word="REDACT",
+             offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
         Verb("statements_zip", "Statements (ZIP)", "Statements as a ZIP of PDFs",
              "One outstanding statement per customer at {as_of} (statement-C-….pdf), in a ZIP "
              "file to download. Merged-away customers are left out. Nothing is changed.",
@@ -242,6 +246,8 @@ class CustomerBulkMixin:
     def _form_values(self) -> dict:
         return {
             "reason": (request.form.get("reason") or "").strip(),
+            "block_reason": (request.form.get("block_reason") or "").strip(),
+            "note": (request.form.get("note") or "").strip(),
             "word": (request.form.get("word") or "").strip(),
             "block": request.form.get("block") == "1",
             "as_of": (request.values.get("as_of") or "").strip(),
@@ -284,6 +290,7 @@ class CustomerBulkMixin:
         return self.render(
             "admin/customer/confirm.html", verb=spec, count=count, references=references,
             ids=ids, all_matching=all_matching, plan=plan, error=error,
+            block_reasons=[(code, BLOCK_REASON_LABELS[code]) for code in BLOCK_REASONS],
             runnable=count and not too_many,
             form=self._form_values() if request.method == "POST" else {},
             action_url=self.get_url(".bulk_view", verb=spec.name, **self._carried(spec)),
@@ -325,9 +332,6 @@ class CustomerBulkMixin:
         if spec.reason and not spec.offers_block and not form["reason"]:
             return self._confirm_page(spec, selection, f"{spec.reason} is required; nothing "
                                       "was changed.", 400)
-        if spec.offers_block and form["block"] and not form["reason"]:
-            return self._confirm_page(spec, selection, "Give a reason for the e-mail block; "
-                                      "nothing was changed.", 400)
         if self._too_many(spec, self._count(selection)):
             return self._confirm_page(spec, selection)
         if spec.download:

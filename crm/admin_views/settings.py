@@ -17,6 +17,7 @@ from crm.admin_views.forms import Email, choices
 from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
 from crm.models import AuditEvent, BlockedEmail, PortalAccount, User
+from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 from crm.permissions import ROLES
 from crm.security import MIN_PASSWORD_LENGTH
 
@@ -113,6 +114,10 @@ def _blocked_value(view, context, model, name):
     return str(model)
 
 
+def _block_reason(view, context, model, name):
+    return BLOCK_REASON_LABELS.get(model.reason, model.reason)
+
+
 class BlockedEmailView(CrmModelView):
     """Blocks are stored as a keyed hash of the address (or a plain domain): the address
     itself is typed once and never kept. Creating and lifting a block go through
@@ -120,14 +125,18 @@ class BlockedEmailView(CrmModelView):
     stays in the list as history."""
 
     model_class = BlockedEmail
-    column_list = ["kind", "value", "reason", "created_by", "created_at", "unblocked_at"]
+    column_list = ["kind", "value", "reason", "note", "created_by", "created_at",
+                   "unblocked_at"]
     column_details_list = column_list + ["unblocked_by"]
-    column_export_list = ["kind", "value", "reason", "created_at", "unblocked_at"]
-    form_columns = ["address", "reason"]
-    column_sortable_list = ["kind", "created_at"]
-    column_searchable_list = ["domain", "reason"]
+    column_export_list = ["kind", "value", "reason", "note", "created_at", "unblocked_at"]
+    form_columns = ["address", "reason", "note"]
+    column_sortable_list = ["kind", "reason", "created_at"]
+    column_searchable_list = ["domain", "note"]
     column_filters = [sqla_filters.FilterEqual(BlockedEmail.kind, "Kind",
                                                options=choices(("address", "domain"))),
+                      sqla_filters.FilterEqual(BlockedEmail.reason, "Reason",
+                                               options=choices(BLOCK_REASONS,
+                                                               BLOCK_REASON_LABELS)),
                       "created_at", "unblocked_at"]
     column_default_sort = ("created_at", True)
     can_edit = False
@@ -135,8 +144,9 @@ class BlockedEmailView(CrmModelView):
     create_capability = "block_email"
     action_capabilities = {"unblock": "block_email"}
     details_template = "admin/blocked_email/details.html"
-    column_formatters = {"value": _blocked_value}
-    column_formatters_export = {"value": _blocked_value}
+    column_formatters = {"value": _blocked_value, "reason": _block_reason}
+    column_formatters_export = {"value": _blocked_value, "reason": _block_reason}
+    form_choices = {"reason": choices(BLOCK_REASONS, BLOCK_REASON_LABELS)}
     form_extra_fields = {
         "address": StringField(
             "E-mail address or @domain",
@@ -144,13 +154,15 @@ class BlockedEmailView(CrmModelView):
             description="name@example.com blocks one address; @example.com a whole domain.",
         )
     }
-    form_args = {"reason": {"validators": [InputRequired(), Length(max=500)]}}
+    form_args = {"reason": {"validators": [InputRequired()]},
+                 "note": {"description": "Optional. Describe what happened, not who: "
+                                         "redaction erases notes that name the customer."}}
 
     def create_model(self, form):
         from crm.actions.block_email import block_email
 
         result, error = run_action(block_email, value=form.address.data or "",
-                                   reason=form.reason.data or "")
+                                   reason=form.reason.data or "", note=form.note.data)
         if error:
             flash(error, "error")
             return False

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from crm.actions import ActionError, ActionResult
 from crm.extensions import db
 from crm.models import Customer, User
+from crm.models.comms import BLOCK_REASONS
 
 
 def _actor(email: str | None) -> User | None:
@@ -84,7 +85,8 @@ def undo_merge_command(merge_id: int, actor: str | None) -> None:
 @click.argument("customers", nargs=-1, required=True)
 @click.option("--confirm", "confirmation", required=True, help="Type REDACT: it cannot be undone.")
 @click.option("--block-email", is_flag=True, help="Also block their e-mail addresses.")
-@click.option("--reason", help="Reason for the e-mail block.")
+@click.option("--reason", type=click.Choice(BLOCK_REASONS), default="customer_request",
+              show_default=True, help="Why the e-mail is blocked (with --block-email).")
 @actor_option
 @with_appcontext
 def redact_command(customers, confirmation, block_email, reason, actor) -> None:
@@ -97,14 +99,17 @@ def redact_command(customers, confirmation, block_email, reason, actor) -> None:
 
 @click.command("block-email")
 @click.argument("value")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, type=click.Choice(BLOCK_REASONS),
+              help="Why it is blocked.")
+@click.option("--note", help="What happened, for colleagues (not who: redaction erases notes "
+                             "that name the customer).")
 @actor_option
 @with_appcontext
-def block_email_command(value: str, reason: str, actor: str | None) -> None:
+def block_email_command(value: str, reason: str, note: str | None, actor: str | None) -> None:
     """Block an address (name@example.com) or a whole domain (@example.com)."""
     from crm.actions.block_email import block_email
 
-    _run(block_email, value=value, reason=reason, actor=_actor(actor))
+    _run(block_email, value=value, reason=reason, note=note, actor=_actor(actor))
 
 
 @click.command("unblock-email")

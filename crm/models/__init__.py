@@ -4,7 +4,7 @@ from crm.models.access import ROLES, PortalAccount, StaffSession, User
 from crm.models.audit import AuditEvent
 from crm.models.base import Base
 from crm.models.booking import Booking, Lead
-from crm.models.comms import BlockedEmail, Note
+from crm.models.comms import BlockedEmail, Note, SentMessage
 from crm.models.customer import Branch, Contact, Customer, Tag, customer_tag
 from crm.models.finance import (
     Allocation,
@@ -39,6 +39,7 @@ __all__ = [
     "Note",
     "Payment",
     "PortalAccount",
+    "SentMessage",
     "ServiceReminder",
     "StaffSession",
     "Tag",

@@ -15,12 +15,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.access import User
-from crm.models.base import Base, Timestamped, Versioned
+from crm.models.base import Base, Timestamped, Versioned, utcnow
 from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
-from crm.personal_data import KEEP, erase
+from crm.personal_data import ERASE, KEEP, erase
 
 NOTE_KINDS = ("note", "call", "email")
+# Why an address or domain is blocked: a reason from a list (a free-text reason used to hold
+# the person's name, "… was abusive", and outlived their erasure), and an optional note.
+BLOCK_REASONS = ("abuse", "spam", "chargeback", "customer_request", "other")
+BLOCK_REASON_LABELS = {"abuse": "Abuse", "spam": "Spam", "chargeback": "Chargeback",
+                       "customer_request": "Customer's request", "other": "Other"}
 
 
 class Note(Versioned, Base):
@@ -60,6 +65,7 @@ class BlockedEmail(Timestamped, Base):
     __tablename__ = "blocked_email"
     __table_args__ = (
         CheckConstraint(_in("kind", ("address", "domain")), name="kind"),
+        CheckConstraint(_in("reason", BLOCK_REASONS), name="reason"),
         CheckConstraint(
             "(kind = 'address' AND address_hash IS NOT NULL AND domain IS NULL) OR "
             "(kind = 'domain' AND domain IS NOT NULL AND address_hash IS NULL)",
@@ -72,18 +78,40 @@ class BlockedEmail(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(10))
     address_hash: Mapped[str | None] = mapped_column(String(64))
     domain: Mapped[str | None] = mapped_column(String(253))
-    reason: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(500))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     unblocked_at: Mapped[datetime | None] = mapped_column(DateTime)
     unblocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     # The block must outlive the redaction of the person: only a keyed hash of the address
-    # is stored. The reason is staff's justification for keeping the block, about conduct,
-    # not identity; domains are organisations' (a block is not tied to one customer).
-    __personal_data__ = {"kind": KEEP, "address_hash": KEEP, "domain": KEEP, "reason": KEEP}
+    # is stored, and the reason is a code. The note is free text and may name the person:
+    # redaction erases the notes that mention the customer (crm.actions.redact). Domains are
+    # organisations' (a block is not tied to one customer).
+    __personal_data__ = {"kind": KEEP, "address_hash": KEEP, "domain": KEEP, "reason": KEEP,
+                         "note": ERASE}
 
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     unblocked_by: Mapped[User | None] = relationship(foreign_keys=[unblocked_by_id])
 
     def __str__(self) -> str:
         return f"@{self.domain}" if self.kind == "domain" else "address (hashed)"
+
+
+class SentMessage(Base):
+    """One e-mail sent about a customer (a statement so far): an index of what the mail
+    backend holds, so that erasing the customer removes the stored messages without reading
+    every file of the outbox. ``reference`` is the outbox file name, or the SMTP Message-ID
+    (a message already delivered cannot be recalled; its row goes with the redaction)."""
+
+    __tablename__ = "sent_message"
+    __table_args__ = (CheckConstraint(_in("backend", ("outbox", "smtp")), name="backend"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    backend: Mapped[str] = mapped_column(String(10))
+    reference: Mapped[str] = mapped_column(String(255))
+
+    __personal_data__ = {"kind": KEEP, "backend": KEEP, "reference": KEEP}

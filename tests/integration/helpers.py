@@ -270,7 +270,7 @@ def _seed_customer(session, n):
     tags = [f.make_tag(session) for _ in range(3)]
     references = _numbers(session, "customer", n)
     # Row 1's e-mail is on a blocked domain, so the session hooks flag it blocked.
-    session.add(BlockedEmail(kind="domain", domain=BLOCKED_DOMAIN, reason="Seeded"))
+    session.add(BlockedEmail(kind="domain", domain=BLOCKED_DOMAIN, reason="other", note="Seeded"))
     session.flush()
     rows = []
     for i in range(n):
@@ -441,7 +441,8 @@ def _seed_blocked_email(session, n):
                       "address_hash": email_block_hash(canonical("someone@example.com"))}
         row = BlockedEmail(**values, created_by=author, created_at=_at(i),
                            unblocked_at=_at(i) + timedelta(hours=1) if i in (1, 2) else None,
-                           reason=MARKER if i == 0 else f"Reason {i}")
+                           reason=("spam", "abuse", "other")[i % 3],
+                           note=MARKER if i == 0 else f"Note {i}")
         session.add(row)
         rows.append(row)
     session.flush()

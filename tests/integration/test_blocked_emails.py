@@ -32,7 +32,7 @@ NEW_CUSTOMER = {"customer_type": "private", "surname": "Spammer", "address_line_
 
 def block_through_the_form(client, value: str, role: str = "owner"):
     return submit(client, url(role, "blocked_email", "new/"),
-                  {"address": value, "reason": "Fake bookings"})
+                  {"address": value, "reason": "abuse", "note": "Fake bookings"})
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_blocking_from_the_list_flags_the_customer_with_a_badge_and_filter(app, 
         ids = {"spammer": spammer.id, "twin": twin.id, "clean": clean.id}
     login("coordinator")
     client.post("/admin/coordinator/customer/bulk/block_email/",
-                data={"ids": [str(ids["spammer"])], "confirm": "1", "reason": "Spam"})
+                data={"ids": [str(ids["spammer"])], "confirm": "1", "block_reason": "spam"})
 
     for role, browser in (("coordinator", client), ("owner", other_client("owner"))):
         arg = blocked_filter(app, role)

@@ -244,14 +244,19 @@ def test_block_email_needs_a_reason_and_skips_customers_without_one(app, client,
     login("coordinator")
     selection = ids_of(crowd["a1"], silent_id)
 
-    refused = client.post(bulk("coordinator", "block_email"),
-                          data={"ids": selection, "confirm": "1"})
-    assert refused.status_code == 400
-    assert "Reason for the block is required" in text_of(refused)
+    page = text_of(client.get(bulk("coordinator", "block_email"),
+                              query_string={"ids": crowd["a1"]}))
+    assert 'name="block_reason"' in page and 'name="note"' in page
+    for reason in ("", "He was rude"):  # nothing chosen, or free text instead of a reason
+        refused = client.post(bulk("coordinator", "block_email"),
+                              data={"ids": selection, "confirm": "1", "block_reason": reason})
+        assert refused.status_code == 400
+        assert "Choose the reason for the block" in text_of(refused)
     assert count_rows(app, BlockedEmail) == 0
 
     html = text_of(client.post(bulk("coordinator", "block_email"),
-                               data={"ids": selection, "confirm": "1", "reason": "Spam"}))
+                               data={"ids": selection, "confirm": "1", "block_reason": "spam",
+                                     "note": "Fake bookings every week"}))
     assert changed_line(html) == f"1 changed: {crowd['a1_ref']}"
     assert skipped_lines(html) == [f"{silent_ref} skipped: no e-mail"]
     assert count_rows(app, BlockedEmail) == 1
@@ -259,9 +264,12 @@ def test_block_email_needs_a_reason_and_skips_customers_without_one(app, client,
 
     again = text_of(client.post(bulk("coordinator", "block_email"),
                                 data={"ids": ids_of(crowd["a1"]), "confirm": "1",
-                                      "reason": "Spam"}))
+                                      "block_reason": "spam"}))
     assert skipped_lines(again) == [f"{crowd['a1_ref']} skipped: already blocked"]
     assert count_rows(app, BlockedEmail) == 1
+    with app.app_context():
+        block = db.session.query(BlockedEmail).one()
+        assert (block.reason, block.note) == ("spam", "Fake bookings every week")
 
 
 # --- delete / archive ---------------------------------------------------------------------------
@@ -353,16 +361,19 @@ def test_redacting_with_the_block_option_blocks_the_address(app, client, login, 
     login("admin")
     refused = client.post(bulk("admin", "redact"),
                           data={"ids": ids_of(crowd["a1"]), "confirm": "1", "word": "REDACT",
-                                "block": "1"})
+                                "block": "1", "block_reason": "Asked to be forgotten"})
     assert refused.status_code == 400
-    assert "Give a reason for the e-mail block; nothing was changed." in text_of(refused)
+    assert "Choose the reason for the block" in text_of(refused)
     assert load(app, Customer, crowd["a1"], "redacted_at") == {"redacted_at": None}
 
     client.post(bulk("admin", "redact"),
                 data={"ids": ids_of(crowd["a1"]), "confirm": "1", "word": "REDACT",
-                      "block": "1", "reason": "Asked to be forgotten and never contacted"})
+                      "block": "1", "block_reason": "customer_request"})
     assert load(app, Customer, crowd["a1"], "redacted_at")["redacted_at"] is not None
     assert count_rows(app, BlockedEmail, BlockedEmail.kind == "address") == 1
+    with app.app_context():
+        block = db.session.query(BlockedEmail).one()
+        assert (block.reason, block.note) == ("customer_request", None)
 
 
 def test_redacting_again_is_skipped_with_a_reason(app, client, login, crowd):
@@ -385,7 +396,8 @@ def snapshot(app) -> dict:
 
 
 def confirmed_data(verb: str, keys) -> dict:
-    return {"ids": ids_of(*keys), "confirm": "1", "reason": "Because", "word": "REDACT"}
+    return {"ids": ids_of(*keys), "confirm": "1", "reason": "Because", "block_reason": "spam",
+            "word": "REDACT"}
 
 
 @pytest.mark.parametrize("verb", VERBS)
@@ -560,7 +572,8 @@ def test_every_verb_runs_on_all_matching(app, client, login, crowd, verb, how):
     html = text_of(client.get(bulk("owner", verb), query_string={"all": "1", **query}))
     assert count_on(html) == 1 and crowd["far_ref"] in html
     action, data = confirm_form(html)
-    done = client.post(action, data={**data, "reason": "Because", "word": "REDACT"})
+    done = client.post(action, data={**data, "reason": "Because", "block_reason": "spam",
+            "word": "REDACT"})
 
     assert done.status_code == 200, by_testid(text_of(done), "action-error")
     assert changed_line(text_of(done)).startswith("1 changed")

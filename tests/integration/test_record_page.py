@@ -374,7 +374,7 @@ def test_a_bulk_action_on_several_customers_shows_on_each_timeline(app, client, 
     login("owner")
     done = client.post(f"/admin/owner/customer/bulk/{verb}/",
                        data={"ids": [str(k) for k in keys], "confirm": "1",
-                             "reason": "Because", "word": "REDACT"})
+                             "reason": "Because", "block_reason": "spam", "word": "REDACT"})
     assert by_testid(text_of(done), "result-changed")[0].startswith("2 changed")
 
     for key in keys:

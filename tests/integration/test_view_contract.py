@@ -81,7 +81,7 @@ CASES = {
                     ("reference", "BACS-10")),
     "allocation": Case({"invoice": Ref("invoice"), "payment": Ref("payment"),
                         "amount": "5.00"}, "amount", ("amount", "10.00")),
-    "blocked_email": Case({"address": "@blocked.example", "reason": "Spam"}, "reason", None),
+    "blocked_email": Case({"address": "@blocked.example", "reason": "spam"}, "reason", None),
     "user": Case({"email": "new.staff@example.com", "name": "New Staff", "role": "coordinator",
                   "new_password": "a-long-enough-password"}, "email", ("name", "Renamed")),
     "portal_account": Case({"customer": Ref("customer"), "email": "portal.new@example.com"},

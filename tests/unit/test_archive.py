@@ -15,6 +15,7 @@ from crm.models import (
     Contact,
     Customer,
     CustomerMerge,
+    SentMessage,
     Tag,
     customer_tag,
 )
@@ -68,6 +69,9 @@ ATTACHMENTS = {
                  "has 1 work address as landlord"),
     "lead": (lambda s, c: f.make_lead(s, customer=c), "has 1 lead"),
     "portal account": (lambda s, c: f.make_portal_account(s, c), "has 1 portal account"),
+    "e-mail sent": (lambda s, c: s.add(SentMessage(customer_id=c.id, kind="statement",
+                                                   backend="smtp", reference="<1@x>")),
+                    "has 1 e-mail sent"),
     "merge": (lambda s, c: s.add(CustomerMerge(survivor_id=c.id, duplicate_ids=[])),
               "has 1 merge"),
     "tombstone": (lambda s, c: f.make_customer(s, merged_into_id=c.id), "has 1 merged customer"),

@@ -47,7 +47,8 @@ def test_blocking_an_address_flags_its_customers_and_keeps_only_a_hash(session, 
     twin = make_customer(session, email="sam@example.com")
     other = make_customer(session, email="other@example.com")
 
-    result = block_email(session, value="  Sam@Example.COM ", reason="Chargebacks", actor=owner)
+    result = block_email(session, value="  Sam@Example.COM ", reason="chargeback", actor=owner,
+                         note="Three disputed card payments")
 
     assert result.changed == 1
     assert "2 customers flagged" in result.message
@@ -56,7 +57,8 @@ def test_blocking_an_address_flags_its_customers_and_keeps_only_a_hash(session, 
     assert block.kind == "address"
     assert block.address_hash == email_block_hash("sam@example.com")
     assert block.domain is None
-    assert (block.reason, block.created_by_id) == ("Chargebacks", owner.id)
+    assert (block.reason, block.note, block.created_by_id) == (
+        "chargeback", "Three disputed card payments", owner.id)
     assert "sam@" not in str(block) and "sam@" not in result.message
     # Loaded objects see the new flag without a reload.
     assert sam.email_blocked is True
@@ -73,7 +75,7 @@ def test_the_audit_row_says_what_kind_and_how_many_but_never_the_address(session
     assert row.details == {"kind": "address", "block_id": result.details["block_id"],
                            "customers_flagged": 1}
     assert row.actor_id == owner.id
-    assert "sam" not in repr(row.details) and "Abuse" not in repr(row.details)
+    assert "sam" not in repr(row.details) and "abuse" not in repr(row.details)
 
 
 def test_blocking_a_domain_flags_that_exact_domain_only(session, owner):
@@ -83,7 +85,7 @@ def test_blocking_a_domain_flags_that_exact_domain_only(session, owner):
     lookalike = make_customer(session, email="d@notspam.example")
     no_email = make_customer(session, email=None)
 
-    result = block_email(session, value="@Spam.Example", reason="Spam source", actor=owner)
+    result = block_email(session, value="@Spam.Example", reason="other", actor=owner)
 
     assert result.changed_refs == ("@spam.example",)
     assert [flag(session, c) for c in (on_domain, other_on_domain, subdomain, lookalike,
@@ -99,7 +101,7 @@ def test_merged_away_customers_are_not_flagged(session, owner):
     survivor = make_customer(session, email="keep@example.com")
     tombstone = make_customer(session, email="gone@example.com", merged_into_id=survivor.id)
 
-    block_email(session, value="gone@example.com", reason="Old", actor=owner)
+    block_email(session, value="gone@example.com", reason="other", actor=owner)
 
     assert flag(session, tombstone) is False
 
@@ -107,9 +109,9 @@ def test_merged_away_customers_are_not_flagged(session, owner):
 @pytest.mark.parametrize(
     "value, reason, message",
     [
-        ("sam@example.com", "", "Give a reason"),
-        ("sam@example.com", "   ", "Give a reason"),
-        ("sam@example.com", "x" * 501, "500 characters"),
+        ("sam@example.com", "", "Choose the reason for the block"),
+        ("sam@example.com", "   ", "Choose the reason for the block"),
+        ("sam@example.com", "Sam Smith was abusive", "Choose the reason for the block"),
         ("", "Spam", "Nothing to block"),
         ("not an address", "Spam", "Not a valid e-mail address: "),
         ("@", "Spam", "Not a valid domain: "),
@@ -131,9 +133,9 @@ def test_bad_input_is_refused_and_changes_nothing(session, owner, value, reason,
 
 def test_blocking_twice_changes_nothing_and_says_so(session, owner):
     first = block_email(session, value="sam@example.com", reason="Spam", actor=owner)
-    again = block_email(session, value="SAM@example.com", reason="Again", actor=owner)
+    again = block_email(session, value="SAM@example.com", reason="other", actor=owner)
     domain = block_email(session, value="@example.com", reason="Spam", actor=owner)
-    domain_again = block_email(session, value="@EXAMPLE.com", reason="Again", actor=owner)
+    domain_again = block_email(session, value="@EXAMPLE.com", reason="other", actor=owner)
 
     assert (again.changed, again.skipped_count) == (0, 1)
     assert again.skipped[0].reason == "already blocked"
@@ -148,7 +150,7 @@ def test_an_unblocked_value_can_be_blocked_again(session, owner):
     first = block_email(session, value="sam@example.com", reason="Spam", actor=owner)
     unblock_email(session, block_id=first.details["block_id"], actor=owner)
 
-    again = block_email(session, value="sam@example.com", reason="Back again", actor=owner)
+    again = block_email(session, value="sam@example.com", reason="other", actor=owner)
 
     assert again.changed == 1
     assert count(session, BlockedEmail) == 2
@@ -185,7 +187,7 @@ def test_unblocking_keeps_the_row_as_history_and_clears_the_flags(session, owner
     block = session.get(BlockedEmail, block_id)
     assert block.unblocked_at is not None
     assert block.unblocked_by_id == owner.id
-    assert block.reason == "Spam"
+    assert block.reason == "spam"
     assert flag(session, customer) is False
     assert customer.email_blocked is False
     assert is_email_blocked(session, "sam@example.com") is False
@@ -328,10 +330,10 @@ def test_blocking_the_selected_customers_addresses(session, owner):
     b = make_customer(session, email="b@example.com")
     nobody = make_customer(session, email=None)
     twin_of_a = make_customer(session, email="a@example.com")  # not selected
-    block_email(session, value="b@example.com", reason="Earlier", actor=owner)
+    block_email(session, value="b@example.com", reason="other", actor=owner)
 
     result = block_customer_emails(session, selection=[a.id, b.id, nobody.id],
-                                   reason="Redacted", actor=owner)
+                                   reason="other", actor=owner)
 
     assert result.changed == 1
     assert result.changed_refs == (a.reference,)
@@ -354,7 +356,7 @@ def test_one_block_per_distinct_address_from_a_select(session, owner):
 
     result = block_customer_emails(
         session, selection=select(Customer.id).where(Customer.postcode == "LS9 9ZZ"),
-        reason="Fraud ring", actor=None)
+        reason="other", actor=None)
 
     assert result.changed == 6
     assert count(session, BlockedEmail) == 3
@@ -377,7 +379,7 @@ def test_blocking_already_blocked_selection_changes_nothing(session, owner):
 
 def test_selection_guards(session, owner):
     customer = make_customer(session)
-    with pytest.raises(ActionError, match="Give a reason"):
+    with pytest.raises(ActionError, match="Choose the reason for the block"):
         block_customer_emails(session, selection=[customer.id], reason=" ", actor=owner)
     assert count(session, BlockedEmail) == 0
 
@@ -434,3 +436,19 @@ def test_the_flag_always_equals_the_blocklist(session, owner, steps):
             assert flag(session, customer) == is_email_blocked(session, customer.email)
     finally:
         session.rollback()
+
+
+def test_a_note_longer_than_its_column_is_refused(session, owner):
+    with pytest.raises(ActionError, match="500 characters or fewer"):
+        block_email(session, value="sam@example.com", reason="spam", note="x" * 501,
+                    actor=owner)
+    assert count(session, BlockedEmail) == 0
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("spam", "spam"), ("Spam", "spam"),
+                                                ("Customer's request", "customer_request"),
+                                                ("customer_request", "customer_request")])
+def test_the_reason_is_a_code_from_the_list_or_its_label(session, owner, typed, stored):
+    block_email(session, value="sam@example.com", reason=typed, actor=owner)
+
+    assert session.execute(select(BlockedEmail.reason)).scalar_one() == stored

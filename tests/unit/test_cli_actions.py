@@ -86,7 +86,7 @@ def test_set_dormant_and_reactivate_record_the_actor(crm, session, pair):
 def test_block_and_unblock_an_address(crm, session, pair):
     keep, _, _, _ = pair
 
-    blocked = crm("block-email", "TWICE@example.com", "--reason", "Chargebacks")
+    blocked = crm("block-email", "TWICE@example.com", "--reason", "chargeback")
 
     assert blocked.exit_code == 0, blocked.output
     assert _customer(session, keep).email_blocked is True

@@ -21,7 +21,8 @@ PACKAGE = ROOT / "crm"
 # Bottom first. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("helpers", ("crm.permissions", "crm.personal_data", "crm.validation", "crm.security",
-                 "crm.config", "crm.addressing", "crm.pdf", "crm.mail")),
+                 "crm.config", "crm.addressing", "crm.pdf", "crm.mail",
+                 "crm.security_headers", "crm.after_commit")),
     ("models", ("crm.models",)),
     ("services", ("crm.extensions", "crm.ledger", "crm.statements", "crm.documents",
                   "crm.blocklist", "crm.search_index", "crm.session_hooks")),

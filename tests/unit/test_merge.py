@@ -35,6 +35,7 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    SentMessage,
     WorkAddress,
     customer_tag,
 )
@@ -115,6 +116,9 @@ def build_world(session) -> dict:
     make_allocation(session, dup_invoice, payment=make_payment(session, dup, amount="50.00"),
                     amount="50.00")
     make_credit_note(session, dup, amount="20.00")
+    session.flush()
+    session.add(SentMessage(customer_id=dup.id, kind="statement", backend="smtp",
+                            reference="<statement@example.com>"))
     session.commit()
     return w
 
@@ -139,7 +143,7 @@ def test_every_related_row_moves_to_the_survivor(session, world, owner):
     result = _merge(session, w, owner)
 
     for model in (Contact, Branch, WorkAddress, Booking, Lead, Note, Invoice, CreditNote,
-                  Payment, PortalAccount):
+                  Payment, PortalAccount, SentMessage):
         assert _count(session, model, model.customer_id == d_id) == 0, model.__name__
         assert _count(session, model, model.customer_id == s_id) > 0, model.__name__
     let = session.get(WorkAddress, w["let_address"].id)
@@ -148,7 +152,7 @@ def test_every_related_row_moves_to_the_survivor(session, world, owner):
     assert result.moved == {
         "contacts": 2, "branches": 1, "work_addresses": 1, "landlord_work_addresses": 1,
         "bookings": 1, "leads": 1, "notes": 1, "invoices": 1, "credit_notes": 1, "payments": 1,
-        "portal_account": 1, "tags": 2, "merged_records": 1,
+        "portal_account": 1, "sent_messages": 1, "tags": 2, "merged_records": 1,
     }
     assert result.changed == 1 and result.changed_refs == (w["dup"].reference,)
     assert result.survivor_reference == w["survivor"].reference
@@ -260,7 +264,7 @@ def test_field_choices_pick_the_value_per_field(session, world, owner):
 def test_the_block_goes_with_the_email_address_chosen(session, owner):
     survivor = make_customer(session)
     dup = make_customer(session)
-    block_email(session, value=dup.email, reason="Abusive", actor=owner)
+    block_email(session, value=dup.email, reason="abuse", actor=owner)
     session.commit()
     assert not survivor.email_blocked
     merge_customers(session, survivor_id=survivor.id, duplicate_ids=[dup.id], actor=owner,
@@ -495,7 +499,7 @@ def test_preview_counts_every_kind_per_customer(session, world):
     assert dup == {
         "contacts": 2, "branches": 1, "work_addresses": 1, "landlord_work_addresses": 1,
         "bookings": 1, "leads": 1, "notes": 1, "invoices": 1, "credit_notes": 1, "payments": 1,
-        "portal_account": 1, "tags": 2, "merged_records": 1,
+        "portal_account": 1, "sent_messages": 1, "tags": 2, "merged_records": 1,
     }
     assert preview.counts[w["survivor"].id]["contacts"] == 2
     assert preview.counts[w["survivor"].id]["branches"] == 0
@@ -522,7 +526,7 @@ def test_preview_takes_as_many_statements_for_six_records_as_for_two(session):
 def test_preview_conflicts_say_what_to_check(session, owner):
     survivor = make_customer(session, status="dormant", email="a@example.com")
     dup = make_customer(session, email="b@example.com")
-    block_email(session, value="b@example.com", reason="Abusive", actor=owner)
+    block_email(session, value="b@example.com", reason="abuse", actor=owner)
     make_contact(session, survivor, first_name="Pat", surname="Stays", is_primary=True)
     make_contact(session, dup, surname="Goes", is_primary=True)
     session.commit()

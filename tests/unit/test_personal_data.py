@@ -38,6 +38,7 @@ CUSTOMER_LINKS = {
     "payment.customer_id": "kept for retention; reference wiped",
     "portal_account.customer_id": "disabled, login replaced, secrets erased",
     "customer_merge.survivor_id": "the before-merge snapshot is erased",
+    "sent_message.customer_id": "the stored messages are deleted, and their index rows",
 }
 
 

@@ -134,6 +134,9 @@ def make_person(session, *, with_tombstones: bool = True) -> Person:
                               password_hash=p.token("pwh", 60),
                               invite_token_hash=p.token("inv", 64)))
     customer.tags.append(make_tag(session))
+    # A colleague's note on a block that names the person (the reason is a code).
+    session.add(BlockedEmail(kind="domain", domain=f"d{uuid.uuid4().hex[:8]}.example",
+                             reason="abuse", note=f"{customer.surname} was abusive on the phone"))
     if with_tombstones:
         _tombstones(session, p)
     session.flush()
@@ -255,7 +258,7 @@ def test_none_of_the_persons_data_is_left_in_any_text_column(session, person, ot
     assert {token for *_, token in where(other.tokens, values)} == other.tokens
     assert session.get(Booking, elsewhere.id).contact_email is None
     assert result.changed == 1 and result.changed_refs == (person.customer.reference,)
-    assert result.details == {"tombstones": 2, "email_blocked": False}
+    assert result.details == {"tombstones": 2, "email_blocked": False, "messages_removed": 0}
     assert result.message == "Redacted 1 customer and 2 merged records of theirs."
 
 
@@ -442,6 +445,7 @@ def test_an_edit_begun_before_the_redaction_cannot_save_over_it(session, person,
 def test_a_failure_part_way_leaves_everything_unchanged(session, person, other, owner,
                                                        monkeypatch):
     before, money = dump(session), money_rows(session)
+    blocks = session.execute(select(func.count()).select_from(BlockedEmail)).scalar()
     real = redact_module._extra_values
 
     def fail_at_the_customer(model, now):
@@ -457,7 +461,7 @@ def test_a_failure_part_way_leaves_everything_unchanged(session, person, other, 
     assert dump(session) == before
     assert money_rows(session) == money
     assert audit_events(session) == [] and audit_events(session, "block_email") == []
-    assert session.execute(select(func.count()).select_from(BlockedEmail)).scalar() == 0
+    assert session.execute(select(func.count()).select_from(BlockedEmail)).scalar() == blocks
 
 
 # -- bulk, block, audit -----------------------------------------------------------------
@@ -508,14 +512,14 @@ def test_the_block_option_keeps_the_address_blocked_after_redaction(session, per
         select(Customer.email).where(Customer.merged_into_id == person.customer.id)
     ).scalar_one()
 
-    result = redact(session, person, owner, block_email=True, block_reason="Abusive calls")
+    result = redact(session, person, owner, block_email=True, block_reason="abuse")
 
     assert session.get(Customer, person.customer.id).email is None
     assert is_email_blocked(session, email) and is_email_blocked(session, old.upper())
     block = session.execute(
         select(BlockedEmail).where(BlockedEmail.address_hash == email_block_hash(email))
     ).scalar_one()
-    assert (block.kind, block.reason, block.created_by_id) == ("address", "Abusive calls",
+    assert (block.kind, block.reason, block.created_by_id) == ("address", "abuse",
                                                               owner.id)
     assert session.get(Customer, person.customer.id).email_blocked is True
     assert result.details["email_blocked"] is True and result.details["emails_blocked"] == 3
@@ -525,8 +529,17 @@ def test_the_block_option_keeps_the_address_blocked_after_redaction(session, per
 
 def test_the_block_option_without_a_reason_says_why_itself(session, person, owner):
     redact(session, person, owner, block_email=True)
-    reasons = session.execute(select(BlockedEmail.reason)).scalars().all()
-    assert reasons and set(reasons) == {redact_module.BLOCK_REASON}
+    made = session.execute(select(BlockedEmail.reason, BlockedEmail.note)
+                           .where(BlockedEmail.kind == "address")).all()
+    assert made and set(made) == {(redact_module.BLOCK_REASON, None)}
+
+
+def test_block_notes_naming_the_person_are_erased_and_others_kept(session, person, other,
+                                                                 owner):
+    redact(session, person, owner)
+
+    notes = session.execute(select(BlockedEmail.note).order_by(BlockedEmail.id)).scalars().all()
+    assert notes == [None, f"{other.customer.surname} was abusive on the phone"]
 
 
 def test_the_audit_event_says_who_and_when_never_what(session, person, owner):
