@@ -92,6 +92,21 @@ def _mail_settings(instance: Path, production: bool) -> dict:
     }
 
 
+def shared_limits_problem(workers: int, environ=None) -> tuple[str, bool] | None:
+    """(what is wrong, whether start-up must stop) when several web workers would each keep
+    their own sign-in counters (no ``REDIS_URL``); None when the limits are shared."""
+    environ = os.environ if environ is None else environ
+    if workers <= 1 or (environ.get("REDIS_URL") or "").strip():
+        return None
+    production = environ.get("CRM_ENV", "development") == "production"
+    return (
+        f"{workers} workers and no REDIS_URL: each worker would count failed sign-ins on "
+        f"its own, letting through {workers} times the limit. Set REDIS_URL "
+        "(redis://host:6379/0) so that the workers share one count, or run one worker.",
+        production,
+    )
+
+
 def load_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
