@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_admin(app)
 
     _init_errors(app)
+    _init_input_guard(app)
     _init_streamed_responses(app)
     _init_daily_aging(app)
     _init_timing(app)
@@ -126,6 +127,29 @@ def _description(exc) -> str | None:
     text_ = getattr(exc, "description", None)
     default = type(exc).description if hasattr(type(exc), "description") else None
     return text_ if text_ and text_ != default else None
+
+
+def _init_input_guard(app: Flask) -> None:
+    """No control character (NUL and the like; tab and line breaks are text) reaches a
+    form, a search or the database from any query string or form field: PostgreSQL refuses
+    NUL with an error, SQLite's full-text search fails on it, and nobody types them. The
+    request is refused with a sentence naming the field, and nothing is done."""
+    from flask import abort, request
+
+    from crm.validation import has_control_characters
+
+    @app.before_request
+    def _refuse_control_characters():
+        sources = [request.args]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            sources.append(request.form)
+        for source in sources:
+            for name, values in source.lists():
+                if has_control_characters(name) or any(map(has_control_characters, values)):
+                    shown = "".join(c for c in name if c.isprintable())[:60] or "a field"
+                    abort(400, f"“{shown}” contains a control character (such as NUL) that "
+                               "cannot be stored or searched for. Nothing was saved or "
+                               "searched: remove it and try again.")
 
 
 def _init_streamed_responses(app: Flask) -> None:

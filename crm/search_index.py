@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, column, table, text
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 
 from crm.models import Customer
+from crm.validation import without_control_characters
 
 SQLITE_TRIGGERS = {
     "customer_fts_ai": (
@@ -116,7 +117,7 @@ def search_customers(query, dialect: str, terms: list[str]):
 def search_words(term: str | None) -> tuple[list[str], bool]:
     """The words of a typed search the index can use (at most six, each ``MIN_TERM`` long or
     more), and whether some typed words were too short to use."""
-    typed = (term or "").lower().split()
+    typed = without_control_characters(term or "").lower().split()
     usable = [t for t in typed if len(t) >= MIN_TERM]
     return usable[:6], len(usable) < len(typed)
 

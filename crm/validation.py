@@ -17,6 +17,19 @@ TAX_RATE_MAX = Decimal("100")
 CENT = Decimal("0.01")
 
 
+# C0 control characters and DEL, except tab, line feed and carriage return: nothing a
+# person types, and PostgreSQL refuses NUL in text outright.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(value: str) -> bool:
+    return CONTROL_CHARACTERS.search(value) is not None
+
+
+def without_control_characters(value: str) -> str:
+    return CONTROL_CHARACTERS.sub("", value)
+
+
 def normalize_email(value: str | None) -> str | None:
     """Syntax-check an address and return it in the form it is stored and matched in."""
     if value is None or not value.strip():

@@ -17,7 +17,11 @@ STALE_MESSAGE = (
 
 # Constraint name fragments -> what to tell the user (never the SQL).
 INTEGRITY_MESSAGES = {
-    "uq_contact_primary_per_customer": "A customer can have only one primary contact.",
+    "uq_contact_primary_per_customer": "A customer has one primary contact: untick Primary "
+                                       "on the other contact first.",
+    # SQLite names the columns of the partial unique index, not the index.
+    "contact.customer_id": "A customer has one primary contact: untick Primary on the other "
+                           "contact first.",
     "uq_user_email": "A staff user with that e-mail already exists.",
     "user.email": "A staff user with that e-mail already exists.",
     "portal_account.customer_id": "That customer already has a portal account.",

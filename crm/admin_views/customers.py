@@ -29,12 +29,15 @@ from crm.models.customer import (
     TITLES,
 )
 from crm.search_index import MIN_TERM, find_live_customers, search_customers, search_words
+from crm.validation import without_control_characters
 
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
     "postcode": {"validators": [InputRequired(), Postcode()]},
 }
 TITLE_CHOICES = [(t, t or "—") for t in TITLES]
+ONE_PRIMARY = ("A customer has one primary contact: untick Primary here or on the other "
+               "contact.")
 
 
 class OverdueFilter(sqla_filters.BaseSQLAFilter):
@@ -219,6 +222,18 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
             getattr(self._filters[idx], "column", None) is column for idx, _, _ in filters or ()
         )
 
+    def validate_form(self, form) -> bool:
+        ok = super().validate_form(form)
+        contacts = getattr(form, "contacts", None)
+        if contacts is None:
+            return ok
+        primaries = [entry for entry in contacts.entries
+                     if not contacts.should_delete(entry) and entry.form.is_primary.data]
+        for entry in primaries[1:]:
+            field = entry.form.is_primary
+            field.errors = [*field.errors, ONE_PRIMARY]
+        return ok and len(primaries) <= 1
+
     def on_model_change(self, form, model, is_created):
         if not is_created:
             self.check(ensure_not_redacted, model)
@@ -226,7 +241,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         super().on_model_change(form, model, is_created)
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
-        terms = [t for t in search.lower().split() if t]
+        terms = [t for t in without_control_characters(search).lower().split() if t]
         short = [t for t in terms if len(t) < MIN_TERM]
         usable = [t for t in terms if len(t) >= MIN_TERM][:6]
         if short:

@@ -22,12 +22,22 @@ from sqlalchemy.orm import selectinload
 from crm.admin_views.adapters import record_id
 from crm.extensions import db
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# The furthest page a list goes to (a million rows at the largest page size is 10,000).
+MAX_PAGE = 1_000_000
+# What makes a spreadsheet read a cell as a formula: = + - @, and their full-width forms,
+# which spreadsheets fold to the same characters.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Skipped by spreadsheets before the first character that counts.
+LEADING_BLANKS = " \t\r\n\u00a0\u3000"
 
 
 def neutralise_formula(value):
-    """Spreadsheets run cells that start with = + - @ tab or CR: make them plain text."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    """A cell that a spreadsheet would run as a formula (= + - @ or their full-width forms,
+    also after leading spaces or line breaks, and any cell starting with a tab or a line
+    break) is made plain text with a leading apostrophe."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "\t\r\n" or value.lstrip(LEADING_BLANKS).startswith(FORMULA_TRIGGERS):
         return "'" + value
     return value
 
@@ -115,6 +125,8 @@ class PagedList:
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
                  page_size=None):
+        # ?page= from the URL: never negative, never an OFFSET past what the database holds.
+        page = max(0, min(page or 0, MAX_PAGE))
         unsorted, query = self._list_query(sort_column, sort_desc, search, filters)
         count = self.capped_count(unsorted)
         query = self._apply_pagination(query, page, page_size)

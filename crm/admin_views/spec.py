@@ -12,17 +12,19 @@ message), readable errors instead of a 500, and an audit event for every create,
 delete naming the fields changed (never their values).
 """
 
+import json
+import logging
 from datetime import date
 from decimal import Decimal
 
-from flask import abort, flash, request
+from flask import Response, abort, flash, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_login import current_user
 from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 from wtforms.validators import ValidationError
@@ -49,6 +51,9 @@ SURFACES = (
     "column_filters",
 )
 NOT_AUDITED = ("version", "updated_at", "created_at", "search_text")
+AJAX_MAX_OFFSET = 1000
+AJAX_MAX_LIMIT = 50
+log = logging.getLogger("crm.admin")
 
 
 def _item_name(item) -> str:
@@ -190,6 +195,7 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
         return super().create_model(form)
 
     def handle_view_exception(self, exc):
+        """A refusal becomes a sentence on the form; never the database's own text."""
         if isinstance(exc, StaleDataError):
             flash(STALE_MESSAGE, "error")
             return True
@@ -199,7 +205,25 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
         if isinstance(exc, IntegrityError):
             flash(integrity_message(exc), "error")
             return True
+        if isinstance(exc, DBAPIError):  # a value out of range, a busy database, ...
+            log.exception("A save was refused by the database")
+            flash("The database refused that change (a value out of range, or it was busy); "
+                  "nothing was saved. Check the values and try again.", "error")
+            return True
         return super().handle_view_exception(exc)
+
+    @expose("/ajax/lookup/")
+    def ajax_lookup(self):
+        """Flask-Admin's look-up, with the page it asks for kept in range (a huge offset or
+        limit from the URL overflowed the database)."""
+        loader = self._form_ajax_refs.get(request.args.get("name", ""))
+        if not loader:
+            abort(404)
+        offset = min(max(request.args.get("offset", 0, type=int) or 0, 0), AJAX_MAX_OFFSET)
+        limit = min(max(request.args.get("limit", 10, type=int) or 10, 1), AJAX_MAX_LIMIT)
+        query = request.args.get("query") or ""
+        data = [loader.format(m) for m in loader.get_list(query, offset, limit)]
+        return Response(json.dumps(data), mimetype="application/json")
 
     # --- saving: the checks of crm.actions, then the audit trail ----------------------------
     def check(self, fn, /, *args, **kwargs) -> None:

@@ -65,6 +65,8 @@ UNMARKED = {
                  "redirects) and the credit note's (only says it cannot be edited)",
     "details_view": "the customer's: Flask-Admin's details after the tombstone redirect",
     "action_view": "checks each menu entry's own capability (probed per entry below)",
+    "ajax_lookup": "Flask-Admin's look-up with its offset and limit kept in range; gated like "
+                   "it, by the view's own capability",
 }
 BUILT_IN = {name for _, name, _ in ModelView._urls}
 

@@ -9,7 +9,12 @@ from crm.models import Customer
 from tests import factories as f
 from tests.integration.helpers import csv_table, customer, url, view_for
 
-DANGEROUS = ['=HYPERLINK("http://x")', "+SUM(A1:A9)", "-2+3", "@cmd", "\tTabbed", "\rReturned"]
+DANGEROUS = ['=HYPERLINK("http://x")', "+SUM(A1:A9)", "-2+3", "@cmd", "\tTabbed", "\rReturned",
+             " =1+1", "\n=1+1", "  @SUM(A1)", "\uff1dHYPERLINK(\"http://x\")", "\uff0b1",
+             "\uff0d1", "\uff20cmd", "\u3000=1"]
+DANGEROUS_IDS = ["equals", "plus", "minus", "at", "tab", "cr", "space-equals", "lf-equals",
+                 "spaces-at", "fullwidth-equals", "fullwidth-plus", "fullwidth-minus",
+                 "fullwidth-at", "ideographic-space-equals"]
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def _column(table, label: str) -> list[str]:
     return [row[index] for row in table[1:]]
 
 
-@pytest.mark.parametrize("surname", DANGEROUS, ids=["equals", "plus", "minus", "at", "tab", "cr"])
+@pytest.mark.parametrize("surname", DANGEROUS, ids=DANGEROUS_IDS)
 def test_a_formula_in_a_customer_field_is_exported_as_text(app, client, owner, surname):
     with app.app_context():
         customer(db.session, surname=surname, first_name=surname, town=surname)

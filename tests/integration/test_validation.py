@@ -169,3 +169,108 @@ def test_the_list_menus_delete_takes_only_real_ids(app, client, login, rowids):
 
     assert response.status_code == 302
     assert count_rows(app, Tag, Tag.id == tag) == (0 if str(tag) in posted else 1)
+
+
+# --- one primary contact --------------------------------------------------------------------
+
+def test_two_primary_contacts_on_the_customer_form_name_the_rule(app, client, login):
+    from crm.models import Contact
+
+    with app.app_context():
+        row = customer(db.session, surname="Twice")
+        f.make_contact(db.session, row, surname="First", is_primary=True)
+        f.make_contact(db.session, row, surname="Second")
+        db.session.commit()
+        key = row.id
+    login("owner")
+
+    page = submit(client, url("owner", "customer", f"edit/?id={key}"),
+                  {"contacts-1-is_primary": "y"})
+
+    assert page.status_code == 200
+    assert field_errors(text_of(page), "contacts-1-is_primary") == [
+        "A customer has one primary contact: untick Primary here or on the other contact."]
+    with app.app_context():
+        assert db.session.query(Contact).filter_by(customer_id=key, is_primary=True).count() == 1
+
+
+def test_a_second_primary_contact_from_the_contact_form_names_the_rule(app, client, login):
+    with app.app_context():
+        row = customer(db.session, surname="Twice")
+        f.make_contact(db.session, row, surname="First", is_primary=True)
+        second = f.make_contact(db.session, row, surname="Second")
+        db.session.commit()
+        key = second.id
+    login("owner")
+
+    page = submit(client, url("owner", "contact", f"edit/?id={key}"), {"is_primary": "y"})
+
+    assert page.status_code == 200
+    assert ("A customer has one primary contact: untick Primary on the other contact first."
+            in flashes(text_of(page)))
+
+
+# --- inputs that used to give a 500 ---------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/admin/owner/customer/?search=smi%00th",
+    "/admin/owner/customer/export/csv/?search=%00",
+    "/admin/owner/customer/ajax/update/?x=%01",
+    "/admin/owner/payment/record/?search=ab%00c",
+])
+def test_a_control_character_in_a_query_string_is_refused_with_a_sentence(client, login, path):
+    login("owner")
+
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert "contains a control character (such as NUL)" in text_of(response)
+
+
+def test_a_nul_byte_in_a_form_field_saves_nothing(app, client, login):
+    login("owner")
+
+    response = client.post(url("owner", "tag", "new/"), data={"name": "VIP\x00"})
+
+    assert response.status_code == 400
+    assert "“name” contains a control character" in text_of(response)
+    assert count_rows(app, Tag) == 0
+
+
+def test_tabs_and_line_breaks_are_text(app, client, login):
+    login("owner")
+    with app.app_context():
+        row = customer(db.session, surname="Lines")
+        db.session.commit()
+        key = row.id
+
+    response = submit(client, url("owner", "customer", f"edit/?id={key}"),
+                      {"notes": "First line\r\nSecond\tline"})
+
+    assert response.status_code == 302
+    assert load(app, Customer, key, "notes")["notes"] == "First line\r\nSecond\tline"
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "-5", "9223372036854775808"])
+def test_a_page_number_out_of_range_shows_a_page(client, login, page):
+    login("owner")
+
+    response = client.get(url("owner", "customer", f"?page={page}"))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(("offset", "limit"), [("99999999999999999999", "10"),
+                                               ("0", "99999999999999999999"), ("-3", "-3")])
+def test_a_look_up_with_offset_or_limit_out_of_range_answers(app, client, login, offset, limit):
+    with app.app_context():
+        customer(db.session, surname="Lookup")
+        db.session.commit()
+    login("owner")
+
+    response = client.get(url("owner", "contact", "ajax/lookup/"),
+                          query_string={"name": "customer", "query": "lookup",
+                                        "offset": offset, "limit": limit})
+
+    assert response.status_code == 200
+    assert isinstance(response.get_json(), list)
