@@ -9,7 +9,7 @@ from crm.models import Note, User
 from crm.models.audit import record
 from crm.models.comms import NOTE_KINDS
 
-MAX_BODY = 20_000
+MAX_BODY = Note.__table__.c.body.info["max_length"]
 
 
 def add_note(session: Session, *, customer_id: int, kind: str, body: str, important: bool,

@@ -30,6 +30,9 @@ INTEGRITY_MESSAGES = {
     "uq_portal_account_email": "A portal account with that e-mail already exists.",
     "uq_tag_name": "A tag with that name already exists.",
     "tag.name": "A tag with that name already exists.",
+    # A long text past its column's limit (models/base.py TEXT_LIMITS), should anything but
+    # the forms and actions, which check it first, try to write one.
+    "_length": "A text is longer than its field holds; nothing was saved.",
     "FOREIGN KEY": "Other records still refer to this one, so it cannot be removed.",
     "foreign key": "Other records still refer to this one, so it cannot be removed.",
 }

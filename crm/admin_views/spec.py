@@ -27,7 +27,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
-from wtforms.validators import ValidationError
+from wtforms.validators import Length, ValidationError
 
 from crm.actions import ActionError
 from crm.actions.guards import ensure_record_not_redacted
@@ -170,6 +170,12 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
         form_class = super().scaffold_form()
         if "version" in self.model.__table__.c:
             form_class.edit_version = HiddenField()
+        for name, column in self.model.__table__.c.items():
+            limit = column.info.get("max_length")  # a long text's limit (models/base.py)
+            field = getattr(form_class, name, None)
+            if limit and field is not None:
+                field.kwargs["validators"] = [*field.kwargs.get("validators", ()),
+                                              Length(max=limit)]
         return form_class
 
     def edit_form(self, obj=None):

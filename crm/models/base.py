@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, Integer, MetaData, Numeric
+from sqlalchemy import CheckConstraint, DateTime, Integer, MetaData, Numeric, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING_CONVENTION = {
@@ -15,6 +15,31 @@ NAMING_CONVENTION = {
 }
 
 Money = Numeric(12, 2, asdecimal=True)
+
+# The long free-text columns and the most each holds: one limit, read by the forms (a Length
+# validator on the field), the actions, and the database (a CHECK on PostgreSQL; triggers on
+# SQLite, made by migration 0008, since adding a CHECK there means rebuilding the table).
+# Every other text column is a String(n): VARCHAR(n) on PostgreSQL, a Length on the forms.
+TEXT_LIMITS = {
+    ("customer", "notes"): 10_000,
+    ("note", "body"): 20_000,
+    ("lead", "message"): 5_000,
+    ("invoice", "notes"): 2_000,  # printed on the PDF
+    ("invoice", "address_format"): 1_000,
+}
+
+
+def long_text(table: str, column: str) -> dict:
+    """``mapped_column`` arguments of a bounded long-text column: ``Text`` with its limit in
+    ``info["max_length"]``, where the forms find it."""
+    return {"type_": Text, "info": {"max_length": TEXT_LIMITS[(table, column)]}}
+
+
+def length_check(table: str, column: str) -> CheckConstraint:
+    """The database's own hold on a long-text column's length (PostgreSQL's CHECK)."""
+    limit = TEXT_LIMITS[(table, column)]
+    return CheckConstraint(f"length({column}) <= {limit}",
+                           name=f"{column}_length").ddl_if(dialect="postgresql")
 ZERO = Decimal("0.00")
 
 

@@ -3,10 +3,10 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.models.base import Base, Money, Versioned
+from crm.models.base import Base, Money, Versioned, length_check, long_text
 from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
 from crm.personal_data import ERASE, KEEP, erase
@@ -18,7 +18,8 @@ ATTRIBUTIONS = ("exact", "related", "manual")
 
 class Lead(Versioned, Base):
     __tablename__ = "lead"
-    __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+                      length_check("lead", "message"))
 
     first_name: Mapped[str | None] = mapped_column(String(100))
     surname: Mapped[str] = mapped_column(String(100))
@@ -26,7 +27,7 @@ class Lead(Versioned, Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(20))
     source: Mapped[str | None] = mapped_column(String(100))
-    message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(**long_text("lead", "message"))
     status: Mapped[str] = mapped_column(String(12), default="new", server_default="new")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
 

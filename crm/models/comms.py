@@ -9,13 +9,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    Text,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.access import User
-from crm.models.base import Base, Timestamped, Versioned, utcnow
+from crm.models.base import Base, Timestamped, Versioned, length_check, long_text, utcnow
 from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
 from crm.personal_data import ERASE, KEEP, erase
@@ -36,12 +35,13 @@ class Note(Versioned, Base):
             "customer_id IS NOT NULL OR work_address_id IS NOT NULL", name="has_subject"
         ),
         Index("ix_note_customer_id_created_at", "customer_id", "created_at"),
+        length_check("note", "body"),
     )
 
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
     work_address_id: Mapped[int | None] = mapped_column(ForeignKey("work_address.id"), index=True)
     kind: Mapped[str] = mapped_column(String(10), default="note", server_default="note")
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(**long_text("note", "body"))
     important: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     do_not_work_with_again: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()

@@ -21,7 +21,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.models.base import ZERO, Base, Money, Timestamped, Versioned
+from crm.models.base import (
+    ZERO,
+    Base,
+    Money,
+    Timestamped,
+    Versioned,
+    length_check,
+    long_text,
+)
 from crm.personal_data import (
     DERIVED,
     ERASE,
@@ -86,6 +94,7 @@ class Customer(AddressFields, Versioned, Base):
         CheckConstraint(_in("customer_type", CUSTOMER_TYPES), name="customer_type"),
         CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status"),
         CheckConstraint("creditor_days IS NULL OR creditor_days >= 0", name="creditor_days"),
+        length_check("customer", "notes"),
         # The list's sort orders, over live (not merged) customers only: partial indexes
         # let page 10,000 be an index-only walk.
         # Only the tombstones: an index of a million NULLs would tempt SQLite (without
@@ -142,7 +151,7 @@ class Customer(AddressFields, Versioned, Base):
     price_book: Mapped[str | None] = mapped_column(String(100))
     creditor_days: Mapped[int | None] = mapped_column(Integer)
     third_party_reference: Mapped[str | None] = mapped_column(String(100))
-    notes: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(**long_text("customer", "notes"))
     email_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     post_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -3,10 +3,10 @@
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.models.base import ZERO, Base, Money, Versioned
+from crm.models.base import ZERO, Base, Money, Versioned, length_check, long_text
 from crm.models.customer import Customer, _in
 from crm.personal_data import ERASE, KEEP, erase
 
@@ -62,6 +62,8 @@ class Invoice(DocumentTotals, Versioned, Base):
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         Index("ix_invoice_customer_id_due_date", "customer_id", "due_date"),
         Index("ix_invoice_issue_date_id", "issue_date", "id"),
+        length_check("invoice", "notes"),
+        length_check("invoice", "address_format"),
     )
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
@@ -69,7 +71,7 @@ class Invoice(DocumentTotals, Versioned, Base):
     status: Mapped[str] = mapped_column(String(10), default="draft", server_default="draft")
     issue_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
-    notes: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(**long_text("invoice", "notes"))
     # What is still owed; kept by crm.ledger with the customer's balance.
     outstanding: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0")
     # Where the work was done (its landlord and address are tags of the address format).
@@ -80,7 +82,7 @@ class Invoice(DocumentTotals, Versioned, Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     # How the invoice is addressed: lines of tags such as [customer_name] or
     # "[landlord_name] c/o [customer_name]"; NULL means the customer's own address.
-    address_format: Mapped[str | None] = mapped_column(Text)
+    address_format: Mapped[str | None] = mapped_column(**long_text("invoice", "address_format"))
 
     # Kept for legal retention with number, dates and amounts; the free-text notes go, and
     # so does an address format (it may spell out a name as plain text).

@@ -7,7 +7,7 @@ import pytest
 
 from crm.admin_views import MODEL_VIEWS
 from crm.extensions import db
-from crm.models import Booking, Customer, Invoice, Payment, Tag
+from crm.models import Booking, Customer, Invoice, Note, Payment, Tag
 from tests import factories as f
 from tests.integration.helpers import (
     count_rows,
@@ -274,3 +274,40 @@ def test_a_look_up_with_offset_or_limit_out_of_range_answers(app, client, login,
 
     assert response.status_code == 200
     assert isinstance(response.get_json(), list)
+
+
+# --- one length limit for long text ----------------------------------------------------------
+
+@pytest.mark.parametrize(("slug", "changes", "field", "limit"), [
+    ("customer", NEW_CUSTOMER, "notes", 10_000),
+    ("lead", {"surname": "Lead"}, "message", 5_000),
+])
+def test_a_long_text_past_its_limit_is_refused_at_the_form(app, client, login, slug, changes,
+                                                          field, limit):
+    login("owner")
+    form = url("owner", slug, "new/")
+    page = text_of(client.get(form))
+    assert f'maxlength="{limit}"' in page  # the browser knows the limit too
+
+    refused = submit(client, form, {**changes, field: "x" * (limit + 1)})
+
+    assert refused.status_code == 200
+    assert field_errors(text_of(refused), field) == [
+        f"Field cannot be longer than {limit} characters."]
+
+
+def test_a_note_past_its_limit_is_refused_on_the_record_page_too(app, client, login):
+    with app.app_context():
+        row = customer(db.session, surname="Noted")
+        db.session.commit()
+        key = row.id
+    login("owner")
+
+    response = client.post("/admin/owner/customer/note/", data={
+        "customer_id": str(key), "kind": "note", "body": "x" * 20_001})
+
+    assert response.status_code == 302
+    page = text_of(client.get(response.headers["Location"]))
+    assert "A note holds at most 20,000 characters; nothing was saved." in flashes(page)
+    with app.app_context():
+        assert db.session.query(Note).count() == 0
