@@ -144,7 +144,8 @@ VERBS: dict[str, Verb] = {
              "delete", _delete, danger=True),
         Verb("redact", "Redact (erase personal data)", "Redact customers",
              "Erases the personal data of each customer, its contacts, work-address occupiers, "
-             "notes, leads with the same e-mail and portal account. Invoices, credit notes and "
+             "notes, leads with the same e-mail and portal account, and deletes the e-mails "
+             "stored about them. Invoices, credit notes and "
              "payments are kept with their numbers, dates and amounts under the name "
              "\"Redacted customer C-…\". This cannot be undone.",
              "redact", _redact, asks_block_reason=True, typed_word="REDACT",

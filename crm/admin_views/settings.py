@@ -61,6 +61,9 @@ class UserView(CrmModelView):
     def create_form(self, obj=None):
         form = super().create_form(obj)
         form.role.choices = choices(self._roles_i_manage())
+        if not form.role.data:
+            form.role.data = "coordinator"  # the least a new colleague needs, not the most
+        form.new_password.description = f"At least {MIN_PASSWORD_LENGTH} characters."
         return form
 
     def edit_form(self, obj=None):

@@ -68,9 +68,10 @@ def _role_options(html: str) -> list[str]:
 def test_the_role_is_chosen_from_the_roles_the_actor_may_give(client, login):
     login("admin")
 
-    options = _role_options(text_of(client.get(url("admin", "user", "new/"))))
+    page = text_of(client.get(url("admin", "user", "new/")))
 
-    assert options == ["admin", "coordinator"]
+    assert _role_options(page) == ["admin", "coordinator"]
+    assert '<option selected value="coordinator">' in page  # the least a newcomer needs
 
 
 def test_a_role_outside_the_list_is_refused_next_to_the_field(app, client, login):
