@@ -138,11 +138,21 @@ def _init_input_guard(app: Flask) -> None:
 
     from crm.validation import has_control_characters
 
+    # A search or a filter value is a few words; what is longer is not one (a 100,000
+    # character LIKE pattern is too complex for SQLite, and a filter's error message
+    # quoting it would overflow the session cookie).
+    MAX_QUERY_VALUE = 1000
+
     @app.before_request
     def _refuse_control_characters():
         sources = [request.args]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sources.append(request.form)
+        for name, values in request.args.lists():
+            if any(len(value) > MAX_QUERY_VALUE for value in values):
+                shown = "".join(c for c in name if c.isprintable())[:60] or "a field"
+                abort(400, f"“{shown}” is longer than a search or filter can be "
+                           f"({MAX_QUERY_VALUE:,} characters). Nothing was searched.")
         for source in sources:
             for name, values in source.lists():
                 if has_control_characters(name) or any(map(has_control_characters, values)):

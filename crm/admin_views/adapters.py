@@ -2,6 +2,7 @@
 the request (digits, in range, or nothing), ``run_action`` (the one place a view commits),
 and readable sentences for stale edits and integrity errors (never SQL)."""
 
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,11 +51,11 @@ def integrity_message(exc: IntegrityError) -> str:
 
 
 def record_id(value) -> int:
-    """A primary key from a request, for ``request.args.get("id", type=record_id)``: digits
-    only and within the column's range; anything else raises ValueError (so Flask gives
-    None), never a database overflow."""
+    """A primary key from a request, for ``request.args.get("id", type=record_id)``: ASCII
+    digits only (``isdigit`` also takes ``١٢٣``) and within the column's range; anything
+    else raises ValueError (so Flask gives None), never a database overflow."""
     text = str(value).strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise ValueError(f"not a record id: {text[:20]!r}")
     return int(text)
 
@@ -87,3 +88,16 @@ def run_action(fn, /, **kwargs):
         db.session.rollback()
         return None, integrity_message(exc)
     return result, None
+
+
+class IdSafeLoader(QueryAjaxModelLoader):
+    """Flask-Admin's look-up for a form's related-record field, reading the posted id with
+    ``record_id``: a forged value (30 digits, text) names no record instead of reaching the
+    database as an out-of-range integer."""
+
+    def get_one(self, pk):
+        try:
+            key = record_id(pk)
+        except ValueError:
+            return None
+        return super().get_one(key)

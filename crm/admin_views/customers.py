@@ -4,13 +4,13 @@ from datetime import date, timedelta
 
 from flask import flash
 from flask_admin.contrib.sqla import filters as sqla_filters
-from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from crm.actions.block_email import ensure_record_not_blocked
 from crm.actions.guards import ensure_not_redacted
+from crm.admin_views.adapters import IdSafeLoader
 from crm.admin_views.customer_bulk import CustomerBulkMixin
 from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
@@ -263,7 +263,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         return search_customers(db.session.query(Customer), db.engine.dialect.name, terms)[1]
 
 
-class CustomerLookup(QueryAjaxModelLoader):
+class CustomerLookup(IdSafeLoader):
     """Customer pickers in forms: the same index-backed search as the customer list."""
 
     def __init__(self, name: str):

@@ -32,7 +32,12 @@ from wtforms.validators import Length, ValidationError
 from crm.actions import ActionError
 from crm.actions.guards import ensure_record_not_redacted
 from crm.admin_views.access import RoleAccess
-from crm.admin_views.adapters import STALE_MESSAGE, integrity_message, record_ids
+from crm.admin_views.adapters import (
+    STALE_MESSAGE,
+    IdSafeLoader,
+    integrity_message,
+    record_ids,
+)
 from crm.admin_views.filters import FilterConverter
 from crm.admin_views.formatters import money_format
 from crm.admin_views.paging import PagedList
@@ -217,6 +222,11 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
                   "nothing was saved. Check the values and try again.", "error")
             return True
         return super().handle_view_exception(exc)
+
+    def _create_ajax_loader(self, name, options):
+        """A look-up given as options in ``form_ajax_refs``, reading posted ids safely."""
+        remote = getattr(self.model, name).prop.mapper.class_
+        return IdSafeLoader(name, db, remote, **options)
 
     @expose("/ajax/lookup/")
     def ajax_lookup(self):
