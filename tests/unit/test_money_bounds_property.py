@@ -134,31 +134,28 @@ def test_money_at_and_past_its_bounds_never_breaks_the_ledger(session, owner, st
     assert _largest(session, InvoiceLine.tax_rate) <= 100
 
 
-def test_the_attack_line_is_refused_with_a_sentence(session, owner):
-    """The line of the attack run: 9,999,999,999.99 x 9,999,999,999.99."""
+def _draft(session, customer_id: int, **line) -> Invoice:
+    """A draft with one line, added to the session as the invoice form would."""
+    invoice = Invoice(customer_id=customer_id, status="draft", issue_date=date.today(),
+                      due_date=date.today())
+    invoice.lines.append(InvoiceLine(description="Work", **{k: D(v) for k, v in line.items()}))
+    session.add(invoice)
+    return invoice
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    # The line of the attack run: 9,999,999,999.99 x 9,999,999,999.99.
+    ({"quantity": "99999999.99", "unit_price": "9999999999.99"},
+     "a line holds at most 9,999,999,999.99"),
+    ({"quantity": "1", "unit_price": "10", "tax_rate": "5000"},
+     "a tax rate is between 0 and 100"),
+], ids=["attack-line", "tax-5000"])
+def test_a_line_past_the_bounds_is_refused_with_a_sentence(session, owner, line, message):
     customer = make_customer(session)
     session.commit()
-    invoice = Invoice(customer_id=customer.id, status="draft", issue_date=date.today(),
-                      due_date=date.today())
-    invoice.lines.append(InvoiceLine(description="Work", quantity=D("99999999.99"),
-                                     unit_price=D("9999999999.99")))
-    session.add(invoice)
+    _draft(session, customer.id, **line)
 
-    with pytest.raises(LedgerError, match="a line holds at most 9,999,999,999.99"):
-        session.commit()
-    session.rollback()
-
-
-def test_a_tax_rate_of_5000_per_cent_is_refused(session, owner):
-    customer = make_customer(session)
-    session.commit()
-    invoice = Invoice(customer_id=customer.id, status="draft", issue_date=date.today(),
-                      due_date=date.today())
-    invoice.lines.append(InvoiceLine(description="Work", quantity=D("1"),
-                                     unit_price=D("10"), tax_rate=D("5000")))
-    session.add(invoice)
-
-    with pytest.raises(LedgerError, match="a tax rate is between 0 and 100"):
+    with pytest.raises(LedgerError, match=message):
         session.commit()
     session.rollback()
 
@@ -167,11 +164,7 @@ def test_two_invoices_that_each_fit_cannot_take_a_balance_past_what_it_holds(ses
     customer = make_customer(session)
     session.commit()
     for _ in range(2):
-        invoice = Invoice(customer_id=customer.id, status="draft", issue_date=date.today(),
-                          due_date=date.today())
-        invoice.lines.append(InvoiceLine(description="Work", quantity=D("1"),
-                                         unit_price=D("6000000000.00")))
-        session.add(invoice)
+        _draft(session, customer.id, quantity="1", unit_price="6000000000.00")
     session.commit()
     first, second = session.scalars(select(Invoice.id).order_by(Invoice.id)).all()[-2:]
     issue_invoice(session, invoice_id=first, actor=owner)
