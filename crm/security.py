@@ -26,6 +26,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def token_digest(token: str) -> str:
+    """What is stored of a random token (a session's, an e-mailed link's): its SHA-256. The
+    token itself has 256 bits of randomness, so no key or stretching is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def keyed_hash(secret_key: str, value: str) -> str:
     return hmac.new(secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
 

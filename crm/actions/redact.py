@@ -61,6 +61,7 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    PortalToken,
     SentMessage,
     ServiceReminder,
     User,
@@ -251,6 +252,8 @@ def scopes(session: Session, ids: list[int]) -> list[tuple[type, object]]:
         (CreditNote, CreditNote.customer_id.in_(ids)),
         (CreditNoteLine, CreditNoteLine.credit_note_id.in_(credit_notes)),
         (Payment, Payment.customer_id.in_(ids)),
+        (PortalToken, PortalToken.account_id.in_(
+            select(PortalAccount.id).where(PortalAccount.customer_id.in_(ids)))),
         (PortalAccount, PortalAccount.customer_id.in_(ids)),
         (CustomerMerge, _merges_involving(session, ids)),
         (Customer, Customer.id.in_(ids)),
@@ -275,7 +278,7 @@ def _extra_values(model, now: datetime) -> dict:
         status = ServiceReminder.status
         return {"status": case((status == "due", "cancelled"), else_=status)}
     if model is PortalAccount:
-        return {"disabled": true(), "invite_expires_at": None}
+        return {"disabled": true()}
     return {}
 
 

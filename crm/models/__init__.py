@@ -1,6 +1,13 @@
 """All models, importable from one place (Alembic and the admin read the metadata here)."""
 
-from crm.models.access import ROLES, PortalAccount, StaffSession, User
+from crm.models.access import (
+    ROLES,
+    PortalAccount,
+    PortalSession,
+    PortalToken,
+    StaffSession,
+    User,
+)
 from crm.models.audit import AuditEvent
 from crm.models.base import Base
 from crm.models.booking import Booking, Lead
@@ -39,6 +46,8 @@ __all__ = [
     "Note",
     "Payment",
     "PortalAccount",
+    "PortalSession",
+    "PortalToken",
     "SentMessage",
     "ServiceReminder",
     "StaffSession",

@@ -11,6 +11,7 @@ from crm.models.base import Base, Versioned, utcnow
 from crm.models.customer import Customer, _in
 from crm.permissions import ROLES
 from crm.personal_data import ERASE, KEEP, placeholder
+from crm.security import token_digest
 
 
 class User(UserMixin, Versioned, Base):
@@ -67,17 +68,24 @@ class StaffSession(Base):
 
     @staticmethod
     def hash(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
+        return token_digest(token)
+
+
+PORTAL_TOKEN_PURPOSES = ("invite", "sign_in", "reset", "email")
+PORTAL_STATUSES = ("invited", "active", "disabled")
 
 
 class PortalAccount(Versioned, Base):
+    """A customer's way into the portal: one per customer, signed in with its e-mail and a
+    password, or a link e-mailed to it. Invited until its first password is set."""
+
     __tablename__ = "portal_account"
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    invited_at: Mapped[datetime | None] = mapped_column(DateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
@@ -85,10 +93,57 @@ class PortalAccount(Versioned, Base):
     __personal_data__ = {
         "email": placeholder("redacted-{id}@invalid"),
         "password_hash": ERASE,
-        "invite_token_hash": ERASE,
     }
 
     customer: Mapped[Customer] = relationship()
 
+    @property
+    def status(self) -> str:
+        if self.disabled:
+            return "disabled"
+        return "active" if self.password_hash else "invited"
+
     def __str__(self) -> str:
         return self.email
+
+
+class PortalToken(Base):
+    """A link e-mailed to a portal account: an invitation (7 days), a sign-in link or a
+    password reset (15 minutes), or the confirmation of a new login e-mail. Only a hash of
+    the token is kept; a token works once, until it expires, and not after a newer one of the
+    same kind was sent or the password changed (``ended_at``)."""
+
+    __tablename__ = "portal_token"
+    __table_args__ = (CheckConstraint(_in("purpose", PORTAL_TOKEN_PURPOSES), name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_account.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address being confirmed (purpose "email" only).
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __personal_data__ = {"purpose": KEEP, "token_hash": KEEP, "new_email": ERASE}
+
+    account: Mapped[PortalAccount] = relationship()
+
+
+class PortalSession(Base):
+    """One signed-in browser of a portal account (the portal's own cookie names it by a
+    token; only the hash is kept). Signing out, a new password and revoking end it."""
+
+    __tablename__ = "portal_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("portal_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __personal_data__ = {"token_hash": KEEP}

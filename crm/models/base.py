@@ -23,6 +23,7 @@ Money = Numeric(12, 2, asdecimal=True)
 TEXT_LIMITS = {
     ("customer", "notes"): 10_000,
     ("note", "body"): 20_000,
+    ("note", "reply"): 5_000,
     ("lead", "message"): 5_000,
     ("invoice", "notes"): 2_000,  # printed on the PDF
     ("invoice", "address_format"): 1_000,

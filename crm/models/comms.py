@@ -19,7 +19,9 @@ from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
 from crm.personal_data import ERASE, KEEP, erase
 
-NOTE_KINDS = ("note", "call", "email")
+NOTE_KINDS = ("note", "call", "email", "portal")
+# A customer's question from the portal is a note of kind "portal" on the customer, linked to
+# the invoice it is about; staff answer it with a reply the customer reads on that invoice.
 # Why an address or domain is blocked: a reason from a list (a free-text reason used to hold
 # the person's name, "… was abusive", and outlived their erasure), and an optional note.
 BLOCK_REASONS = ("abuse", "spam", "chargeback", "customer_request", "other")
@@ -36,6 +38,9 @@ class Note(Versioned, Base):
         ),
         Index("ix_note_customer_id_created_at", "customer_id", "created_at"),
         length_check("note", "body"),
+        length_check("note", "reply"),
+        # The portal queries list: open ones first, by kind and date.
+        Index("ix_note_kind_answered_at_created_at", "kind", "answered_at", "created_at"),
     )
 
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
@@ -47,12 +52,18 @@ class Note(Versioned, Base):
         Boolean, default=False, server_default=false()
     )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    reply: Mapped[str | None] = mapped_column(**long_text("note", "reply"))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
-    __personal_data__ = {"kind": KEEP, "body": erase("[redacted]")}
+    __personal_data__ = {"kind": KEEP, "body": erase("[redacted]"), "reply": ERASE}
 
     customer: Mapped[Customer | None] = relationship()
     work_address: Mapped[WorkAddress | None] = relationship()
-    author: Mapped[User | None] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
+    invoice: Mapped["Invoice | None"] = relationship()  # noqa: F821
 
     def __str__(self) -> str:
         body = self.body or ""

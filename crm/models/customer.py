@@ -155,6 +155,12 @@ class Customer(AddressFields, Versioned, Base):
     email_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     post_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # What the customer wants to hear about (the portal's preferences): statement e-mails
+    # and service reminders unless they say no; marketing only if they say yes.
+    wants_statements: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    wants_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    wants_marketing: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
     # Set while the customer's e-mail (or its domain) is on the blocklist; kept by
     # crm.actions.block_email and the session hooks, so the list can flag and filter it.

@@ -39,9 +39,11 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    PortalToken,
     ServiceReminder,
     WorkAddress,
 )
+from crm.models.base import utcnow
 from crm.personal_data import is_text
 from crm.search_index import search_customers
 from crm.security import email_block_hash
@@ -130,9 +132,12 @@ def make_person(session, *, with_tombstones: bool = True) -> Person:
     payment = make_payment(session, customer, amount="50.00", reference=p.token("pay", 30))
     make_allocation(session, invoice, payment=payment, amount="50.00")
     make_allocation(session, invoice, credit_note=note, amount="20.00")
-    session.add(PortalAccount(customer=customer, email=p.email("portal"),
-                              password_hash=p.token("pwh", 60),
-                              invite_token_hash=p.token("inv", 64)))
+    account = PortalAccount(customer=customer, email=p.email("portal"),
+                            password_hash=p.token("pwh", 60))
+    session.add(account)
+    # A change of login e-mail waiting for its confirmation: the new address is theirs too.
+    session.add(PortalToken(account=account, purpose="email", token_hash=uuid.uuid4().hex,
+                            new_email=p.email("newlogin"), expires_at=utcnow()))
     customer.tags.append(make_tag(session))
     # A colleague's note on a block that names the person (the reason is a code).
     session.add(BlockedEmail(kind="domain", domain=f"d{uuid.uuid4().hex[:8]}.example",
@@ -301,8 +306,7 @@ def test_the_redacted_records_read_as_placeholders(session, person, owner):
     assert bodies == ["[redacted]", "[redacted]"]
     account = session.execute(select(PortalAccount).filter_by(customer_id=customer.id)).scalar_one()
     assert account.email == f"redacted-{account.id}@invalid"
-    assert (account.password_hash, account.invite_token_hash, account.disabled) == (None, None,
-                                                                                  True)
+    assert (account.password_hash, account.disabled) == (None, True)
     merge = session.execute(select(CustomerMerge).filter_by(survivor_id=customer.id)).scalar_one()
     assert merge.survivor_before is None and merge.duplicate_ids != []
 
