@@ -107,6 +107,21 @@ def shared_limits_problem(workers: int, environ=None) -> tuple[str, bool] | None
     )
 
 
+def _public_url(production: bool) -> str:
+    """Where customers open the links e-mailed to them (portal invitations, sign-in links).
+    Never taken from a request's Host header, which whoever sends the request chooses: a
+    reset link pointing at their own site would hand them the token."""
+    url = os.environ.get("CRM_PUBLIC_URL", "").strip().rstrip("/")
+    if url:
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"CRM_PUBLIC_URL must start with https:// (got {url!r}).")
+        return url
+    if production:
+        raise ConfigError("CRM_PUBLIC_URL must be set in production: the address customers "
+                          "open the portal at, e.g. https://crm.example.com.")
+    return "http://127.0.0.1:5000"
+
+
 def load_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -143,6 +158,7 @@ def load_config(instance_path: str) -> dict:
         # The business's name as customers know it: e-mail subjects and signatures.
         "CRM_BUSINESS_NAME": os.environ.get("CRM_BUSINESS_NAME", "").strip() or "Our business",
         "CRM_COUNT_CAP": int(os.environ.get("CRM_COUNT_CAP", 10_000)),
+        "CRM_PUBLIC_URL": _public_url(production),
         "FLASK_ADMIN_SWATCH": "cerulean",
         # Server-Timing / X-SQL-Statements on responses: on in development, opt-in in production.
         "CRM_TIMING_HEADERS": os.environ.get("CRM_TIMING_HEADERS", "0" if production else "1")

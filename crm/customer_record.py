@@ -23,6 +23,7 @@ from crm.models import (
     Invoice,
     Note,
     Payment,
+    PortalAccount,
     WorkAddress,
 )
 from crm.permissions import can, hidden_verbs, visible_fields
@@ -150,6 +151,7 @@ def record_context(session: Session, customer: Customer, role: str, timeline_kin
         tuple(k for k in TIMELINE_KINDS if k != "money"),
         "duplicates": _duplicates(session, key) if customer.redacted_at is None else [],
         "merges": merges, "money": money, "finance": finance,
+        "portal": _portal_account(session, key) if can(role, "portal_invite") else None,
         "do_not_work": any(n.do_not_work_with_again for n in pinned),
     }
 
@@ -173,6 +175,11 @@ def _money(session, key: int) -> list:
     return session.execute(
         select(union).order_by(union.c.on.desc()).limit(SECTION_LIMIT)
     ).all()
+
+
+def _portal_account(session, key: int) -> PortalAccount | None:
+    return session.execute(
+        select(PortalAccount).where(PortalAccount.customer_id == key)).scalar_one_or_none()
 
 
 def _duplicates(session, key: int) -> list:

@@ -262,6 +262,13 @@ def send(message: Message, *, config: dict | None = None) -> str:
         return deliver(message)
 
 
+def business_name() -> str:
+    """The business as customers know it (``CRM_BUSINESS_NAME``), for subjects and bodies."""
+    from flask import current_app
+
+    return current_app.config["CRM_BUSINESS_NAME"]
+
+
 def compose(to: str, subject: str, template: str, *,
             attachments: Sequence[Attachment] = (), **context) -> Message:
     """A message whose text is ``templates/email/<template>.txt`` (plain text, not

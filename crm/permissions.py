@@ -57,6 +57,9 @@ CAPABILITIES: dict[str, Capability] = {
         Capability("portal_invite", FINANCE,
                    "invite customers to the portal and manage their portal accounts"),
         Capability("view_as_customer", FINANCE, "open the portal as a customer sees it"),
+        Capability("export_data", FINANCE,
+                   "download everything held about a customer (their data export, with the "
+                   "money documents)"),
         Capability("audit_log", FINANCE, "read the audit log"),
         Capability("run_jobs", FINANCE, "see every colleague's background jobs and start the "
                    "ledger check"),

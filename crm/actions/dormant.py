@@ -129,7 +129,8 @@ def deactivate(
 
 def due_reminders_query(*, until=None) -> Select:
     """The due list: reminders still due, at active work addresses of active, live customers
-    (optionally only those due on or before ``until``), soonest first."""
+    who have not said (in the portal) that they want no service reminders (optionally only
+    those due on or before ``until``), soonest first."""
     query = (
         select(ServiceReminder)
         .join(WorkAddress, WorkAddress.id == ServiceReminder.work_address_id)
@@ -139,6 +140,7 @@ def due_reminders_query(*, until=None) -> Select:
             WorkAddress.status == "active",
             Customer.status == "active",
             Customer.merged_into_id.is_(None),
+            Customer.wants_reminders.is_(True),
         )
         .order_by(ServiceReminder.due_on, ServiceReminder.id)
     )

@@ -7,7 +7,7 @@ from crm.actions import ActionError, ActionResult
 from crm.actions.guards import live_customer
 from crm.models import Note, User
 from crm.models.audit import record
-from crm.models.comms import NOTE_KINDS
+from crm.models.comms import STAFF_NOTE_KINDS
 
 MAX_BODY = Note.__table__.c.body.info["max_length"]
 
@@ -16,8 +16,8 @@ def add_note(session: Session, *, customer_id: int, kind: str, body: str, import
              actor: User | None) -> ActionResult:
     customer = live_customer(session, customer_id, doing="add notes")
     body = (body or "").strip()
-    if kind not in NOTE_KINDS:
-        raise ActionError(f"A note is one of: {', '.join(NOTE_KINDS)}.")
+    if kind not in STAFF_NOTE_KINDS:
+        raise ActionError(f"A note is one of: {', '.join(STAFF_NOTE_KINDS)}.")
     if not body:
         raise ActionError("Write something in the note; nothing was saved.")
     if len(body) > MAX_BODY:

@@ -53,6 +53,7 @@ EMAIL_SKIPS = (  # (criterion, reason), first match wins; the rest may be e-mail
     (Customer.email_blocked.is_(True), "e-mail blocked"),
     (or_(Customer.email.is_(None), func.trim(Customer.email) == ""), NO_EMAIL),
     (Customer.email_opt_in.is_(False), "opted out of e-mail"),
+    (Customer.wants_statements.is_(False), "asked for no statement e-mails"),
 )
 
 
@@ -119,7 +120,7 @@ def email_statements(
     sent: list[tuple[int, str]] = []
     failure = None
     eligible = live_in(chosen, automated_contact_allowed(), Customer.email.is_not(None),
-                       func.trim(Customer.email) != "")
+                       func.trim(Customer.email) != "", Customer.wants_statements.is_(True))
     for customer in _customers(session, eligible):
         if failure is None:
             reason, failure = _send_one(session, customer, as_of, send)

@@ -13,7 +13,8 @@ from crm.admin_views.duplicates import DuplicatesView
 from crm.admin_views.invoices import InvoiceView
 from crm.admin_views.outbox import OutboxView
 from crm.admin_views.payments import AllocationView, PaymentView
-from crm.admin_views.settings import AuditEventView, BlockedEmailView, PortalAccountView, UserView
+from crm.admin_views.portal import PortalAccountView, PortalQueryView
+from crm.admin_views.settings import AuditEventView, BlockedEmailView, UserView
 from crm.admin_views.spec import CrmModelView, role_views
 from crm.admin_views.work import (
     BookingView,
@@ -42,6 +43,7 @@ REGISTRY = (
     (CreditNoteView, "Credit notes", "Money", "credit_note"),
     (PaymentView, "Payments", "Money", "payment"),
     (AllocationView, "Allocations", "Money", "allocation"),
+    (PortalQueryView, "Portal queries", "Money", "portal_query"),
     (BlockedEmailView, "Blocked e-mails", "Settings", "blocked_email"),
     (UserView, "Staff users", "Settings", "user"),
     (PortalAccountView, "Portal accounts", "Settings", "portal_account"),

@@ -94,6 +94,15 @@ def _redact(session, actor, selection, form):
     )
 
 
+def _portal_invite(session, actor, selection, form):
+    from crm.actions.portal_access import invite_customers
+    from crm.portal_links import link_maker
+
+    with mail.connection() as send:  # one SMTP session for the whole run
+        return invite_customers(session, selection=selection, actor=actor,
+                                link=link_maker("invite"), send=send)
+
+
 def statement_date(form) -> date | None:
     """The statements' date from ``as_of`` (YYYY-MM-DD); none means today."""
     text = form.get("as_of") or ""
@@ -160,6 +169,13 @@ VERBS: dict[str, Verb] = {
              "those without an e-mail address and those who opted out of e-mail are skipped. "
              "Messages sent cannot be recalled.",
              "statements", _email_statements, max_rows=MAX_STATEMENTS, dated=True),
+        Verb("portal_invite", "Send portal invite", "Send portal invitations",
+             "Each customer with an e-mail address gets an invitation to the customer portal "
+             "(their statement, documents, payments and bookings): a link, valid for 7 days, "
+             "to choose a password. An existing account is invited again (a revoked one is "
+             "opened again). Merged-away, redacted, archived and blocked customers are "
+             "skipped.",
+             "portal_invite", _portal_invite, max_rows=MAX_STATEMENTS),
     )
 }
 

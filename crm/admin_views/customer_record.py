@@ -2,13 +2,16 @@
 read model ``crm.customer_record``), its buttons (notes, pinning, dormant/reactivate), and
 the rule that a merged-away customer's old URL leads to its survivor."""
 
-from flask import abort, flash, redirect, request
+import tempfile
+
+from flask import abort, flash, redirect, request, send_file, session
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from sqlalchemy import select
 
 from crm.actions import ActionError
 from crm.actions.guards import ensure_not_redacted
+from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, run_action
 from crm.customer_record import TIMELINE_KINDS, pinned_notes, record_context
 from crm.extensions import db
@@ -117,6 +120,44 @@ class CustomerRecordMixin:
         self._report(*run_action(pin_note, note_id=note.id,
                                  pinned=request.form.get("pinned") == "1"))
         return self._back(key)
+
+    @expose("/view-as/", methods=("POST",))
+    @require("view_as_customer")
+    def view_as_view(self):
+        """Open the portal as this customer sees it, read-only (audited); the portal's banner
+        leads back here."""
+        from crm.actions.portal_access import start_viewing_as
+        from crm.portal_links import VIEW_AS
+
+        key = request.form.get("id", type=record_id)
+        if key is None:
+            abort(400)
+        result, error = run_action(start_viewing_as, customer_id=key)
+        if error:
+            flash(error, "error")
+            return self._back(key)
+        session[VIEW_AS] = result.details["customer_id"]
+        return redirect("/portal/")
+
+    @expose("/export-data/", methods=("POST",))
+    @require("export_data")
+    def export_data_view(self):
+        """Everything held about the customer in one ZIP (as the portal's "download my
+        data")."""
+        from crm.actions.data_export import export_customer_data
+
+        key = request.form.get("id", type=record_id)
+        if key is None:
+            abort(400)
+        out = tempfile.TemporaryFile()
+        result, error = run_action(export_customer_data, customer_id=key, out=out)
+        if error:
+            out.close()
+            flash(error, "error")
+            return self._back(key)
+        out.seek(0)
+        return send_file(out, mimetype="application/zip", as_attachment=True,
+                         download_name=f"data-{result.changed_refs[0]}.zip")
 
     @expose("/status/<verb>/", methods=("POST",))
     def status_view(self, verb):

@@ -1,4 +1,4 @@
-"""Settings menu: staff users, portal accounts, blocked e-mails and the audit log."""
+"""Settings menu: staff users, blocked e-mails and the audit log (portal accounts: portal.py)."""
 
 from flask import abort, flash, redirect, request
 from flask_admin import expose
@@ -11,12 +11,10 @@ from wtforms.validators import InputRequired, Length, Optional
 from crm.actions.staff import check_staff_change, check_staff_delete, roles_managed_by
 from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, record_ids, run_action
-from crm.admin_views.customers import CustomerLookup
-from crm.admin_views.formatters import export_str
 from crm.admin_views.forms import Email, choices
 from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
-from crm.models import AuditEvent, BlockedEmail, PortalAccount, User
+from crm.models import AuditEvent, BlockedEmail, User
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 from crm.permissions import ROLES
 from crm.security import MIN_PASSWORD_LENGTH
@@ -93,24 +91,6 @@ class UserView(CrmModelView):
         result, error = run_action(end_all_sessions, user_id=key)
         flash(error or result.message, "error" if error else "success")
         return redirect(self.get_url(".details_view", id=key))
-
-
-class PortalAccountView(CrmModelView):
-    guard_redacted = True
-    capability = "portal_invite"
-    model_class = PortalAccount
-    column_list = ["email", "customer", "disabled", "last_login_at", "invite_expires_at"]
-    column_details_list = column_list + ["created_at", "updated_at"]
-    column_export_list = column_list
-    form_columns = ["customer", "email", "disabled"]
-    column_sortable_list = ["email", "last_login_at"]
-    column_searchable_list = ["email"]
-    column_filters = ["disabled", "last_login_at"]
-    column_default_sort = "email"
-    column_formatters_export = {"customer": export_str("customer")}
-    form_args = {"customer": {"validators": [InputRequired()]},
-                 "email": {"validators": [InputRequired(), Email()]}}
-    form_ajax_refs = {"customer": CustomerLookup("customer")}
 
 
 def _blocked_value(view, context, model, name):

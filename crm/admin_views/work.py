@@ -13,7 +13,7 @@ from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
-from crm.models.comms import NOTE_KINDS
+from crm.models.comms import STAFF_NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
 
 
@@ -161,17 +161,22 @@ class NoteView(CrmModelView):
                     "do_not_work_with_again"]
     column_sortable_list = ["created_at", "kind", "important"]
     column_searchable_list = ["body"]
-    column_filters = [sqla_filters.FilterEqual(Note.kind, "Kind", options=choices(NOTE_KINDS)),
+    column_filters = [sqla_filters.FilterEqual(Note.kind, "Kind",
+                                               options=choices(STAFF_NOTE_KINDS)),
                       "important", "do_not_work_with_again", "created_at"]
     column_default_sort = ("created_at", True)
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": export_str("customer"),
                                 "author": export_str("author"),
                                 "work_address": export_str("work_address")}
-    form_choices = {"kind": choices(NOTE_KINDS)}
+    form_choices = {"kind": choices(STAFF_NOTE_KINDS)}
     form_args = {"body": {"validators": [InputRequired()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer"),
                       "work_address": {"fields": ["postcode", "address_line_1"], "page_size": 10}}
+
+    def base_query(self):
+        """Staff's notes; customers' questions from the portal are Money → Portal queries."""
+        return db.session.query(Note).filter(Note.kind != "portal")
 
     def on_model_change(self, form, model, is_created):
         if model.customer is None and model.work_address is None:

@@ -162,5 +162,35 @@ def duplicates_command(reason: str | None, limit: int) -> None:
                    "duplicates page)")
 
 
+@click.command("portal-invite")
+@click.argument("customers", nargs=-1, required=True)
+@click.option("--password", help="Set this password at once instead of waiting for the "
+                                 "customer (for a demonstration or support; it must pass the "
+                                 "same strength check).")
+@actor_option
+@with_appcontext
+def portal_invite_command(customers, password, actor) -> None:
+    """Invite CUSTOMERS to the portal: e-mail each an invitation and print its link."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from crm.actions.portal_access import invite_customers, set_password_with_link
+    from crm.portal_links import link_maker
+
+    result = _run(invite_customers, selection=_ids(customers), actor=_actor(actor),
+                  link=link_maker("invite"))
+    for invitation in result.details["invitations"]:
+        click.echo(f"{invitation.reference}: {invitation.link}")
+        if password:
+            token = parse_qs(urlsplit(invitation.link).query)["token"][0]
+            try:
+                set_password_with_link(db.session, token=token, password=password)
+                db.session.commit()
+            except ActionError as exc:
+                db.session.rollback()
+                raise click.ClickException(f"{invitation.reference}: {exc}") from None
+            click.echo(f"{invitation.reference}: password set; the link is used up.")
+
+
 COMMANDS = (merge_command, undo_merge_command, redact_command, block_email_command,
-            unblock_email_command, set_dormant_command, reactivate_command, duplicates_command)
+            unblock_email_command, set_dormant_command, reactivate_command, duplicates_command,
+            portal_invite_command)

@@ -9,6 +9,10 @@ from crm.models.access import User
 from crm.models.base import Base, utcnow
 from crm.personal_data import KEEP
 
+# The actor of what a customer does in the portal (never their e-mail: the trail outlives
+# their erasure untouched).
+PORTAL = "customer (portal)"
+
 
 class AuditEvent(Base):
     __tablename__ = "audit_event"
@@ -44,10 +48,13 @@ def record(
     subject_type: str,
     subject_id: int | None,
     details: dict | None = None,
+    label: str | None = None,
 ) -> AuditEvent:
+    """``label`` names an actor who is not a staff user (``PORTAL``: the customer, signed in
+    to the portal); without one and without ``actor`` the event is the system's."""
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
-        actor_label=actor.email if actor is not None else "system",
+        actor_label=actor.email if actor is not None else (label or "system"),
         verb=verb,
         subject_type=subject_type,
         subject_id=subject_id,

@@ -20,6 +20,7 @@ from crm.models.property import WorkAddress
 from crm.personal_data import ERASE, KEEP, erase
 
 NOTE_KINDS = ("note", "call", "email", "portal")
+STAFF_NOTE_KINDS = NOTE_KINDS[:3]  # what staff write; "portal" notes come from customers
 # A customer's question from the portal is a note of kind "portal" on the customer, linked to
 # the invoice it is about; staff answer it with a reply the customer reads on that invoice.
 # Why an address or domain is blocked: a reason from a list (a free-text reason used to hold

@@ -389,6 +389,23 @@ def _seed_note(session, n):
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
+def _seed_portal_query(session, n):
+    """Customers' questions about their invoices (notes of kind "portal"), some answered."""
+    answerer = staff_user(session)
+
+    def make(c, i):
+        invoice = f.make_invoice(session, c)
+        session.flush()
+        return f.make_note(session, c, kind="portal", invoice_id=invoice.id,
+                           body=MARKER if i == 0 else f"Question {i}", created_at=_at(i),
+                           answered_at=_at(i) + timedelta(hours=1) if i != 1 else None,
+                           reply="Answered" if i != 1 else None,
+                           answered_by_id=answerer.id if i != 1 else None)
+
+    rows = _with_customers(session, n, make)
+    return Seeded([r.id for r in rows], MARKER)
+
+
 def _seed_invoice(session, n):
     numbers = _numbers(session, "invoice", n)
     rows = _with_customers(session, n, lambda c, i: f.make_invoice(
@@ -461,7 +478,10 @@ def _seed_user(session, n):
 def _seed_portal_account(session, n):
     def make(customer, i):
         account = PortalAccount(customer=customer, email=f"{MARKER.lower()}{rank(i)}@example.com",
-                                last_login_at=_at(i), disabled=i == 1)
+                                last_login_at=_at(i), disabled=i == 1,
+                                invited_at=_at(i) - timedelta(days=3),
+                                activated_at=_at(i) if i != 2 else None,
+                                password_hash="x" if i != 2 else None)
         session.add(account)
         session.flush()
         return account
@@ -506,6 +526,7 @@ SEEDS = {
     "blocked_email": _seed_blocked_email,
     "user": _seed_user,
     "portal_account": _seed_portal_account,
+    "portal_query": _seed_portal_query,
     "audit_event": _seed_audit_event,
 }
 

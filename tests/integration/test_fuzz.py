@@ -722,7 +722,8 @@ GET_PLANS = {
 }
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
-             "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view"}
+             "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
+             "view_as_view", "export_data_view", "revoke_view", "answer_view"}
 
 
 def screen_views(app, role: str) -> dict:
@@ -738,6 +739,12 @@ OUTSIDE = {
     "admin.index": "reads nothing but the session",
     "admin.static": "files", "static": "files",
     "healthz": "reads nothing", "home": "a redirect",
+    **{f"portal.{name}": "tests/integration/test_portal_fuzz.py" for name in (
+        "login", "request_link", "forgot", "access", "set_password", "confirm_email",
+        "logout", "home", "statement_download", "invoices", "invoice", "invoice_download",
+        "ask", "credit_notes", "credit_note", "credit_note_download", "payments", "bookings",
+        "profile", "save_details", "save_preferences", "save_password", "change_email",
+        "my_data", "stop_viewing")},
 }
 
 

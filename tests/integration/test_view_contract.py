@@ -13,6 +13,7 @@ import pytest
 
 from crm.admin_views import MODEL_VIEWS
 from crm.admin_views.customers import OverdueFilter, OverdueForMoreThanFilter
+from crm.admin_views.portal import AnsweredFilter
 from crm.models import AuditEvent
 from crm.permissions import can, roles_with
 from tests.integration.helpers import (
@@ -84,8 +85,8 @@ CASES = {
     "blocked_email": Case({"address": "@blocked.example", "reason": "spam"}, "reason", None),
     "user": Case({"email": "new.staff@example.com", "name": "New Staff", "role": "coordinator",
                   "new_password": "a-long-enough-password"}, "email", ("name", "Renamed")),
-    "portal_account": Case({"customer": Ref("customer"), "email": "portal.new@example.com"},
-                           "email", ("email", "portal.renamed@example.com")),
+    "portal_account": None,  # made by inviting the customer, never by a form
+    "portal_query": None,  # asked in the portal, answered on its page
     "audit_event": None,  # read-only
 }
 
@@ -235,6 +236,8 @@ def _days_ago(days: int) -> date:
 CUSTOM_FILTERS = {
     # Overdue: yes (something overdue) / no.
     OverdueFilter: [("1", lambda v: v > 0), ("0", lambda v: v == 0)],
+    # Portal queries: open (no answer yet) / answered.
+    AnsweredFilter: [("open", lambda v: v is None), ("answered", lambda v: v is not None)],
     # Overdue for more than N days: the oldest overdue due date is over N days ago.
     OverdueForMoreThanFilter: [
         (str(days), lambda v, days=days: v is not None and v < _days_ago(days))

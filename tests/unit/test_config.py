@@ -19,7 +19,7 @@ HTTPS = "https://localhost"
 @pytest.fixture
 def environment(monkeypatch):
     """A clean slate: none of the settings under test come from the shell running pytest."""
-    for name in ("SECRET_KEY", "CRM_ENV", "DATABASE_URL", "REDIS_URL"):
+    for name in ("SECRET_KEY", "CRM_ENV", "DATABASE_URL", "REDIS_URL", "CRM_PUBLIC_URL"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -121,6 +121,7 @@ def test_cookies_are_http_only_and_same_site_lax_but_not_secure_in_development(a
 def test_cookies_are_secure_in_production(app, database_url, environment):
     environment.setenv("CRM_ENV", "production")
     environment.setenv("SECRET_KEY", "a-production-secret-key-of-some-length")
+    environment.setenv("CRM_PUBLIC_URL", "https://crm.example.com")
     production = make_app(database_url)
     assert production.config["CRM_ENV"] == "production"
 
@@ -147,3 +148,24 @@ def test_two_processes_starting_at_once_keep_the_same_secret_key(environment, tm
     assert second == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no drafts left
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+# --- the address in e-mailed links --------------------------------------------------------
+
+def test_production_needs_the_public_address_of_its_links(environment, tmp_path):
+    """Links in e-mails (portal invitations, sign-in links) are never built from a request's
+    Host header, which the sender of the request chooses."""
+    environment.setenv("CRM_ENV", "production")
+    environment.setenv("SECRET_KEY", "a-production-secret-key-of-some-length")
+
+    with pytest.raises(ConfigError, match="CRM_PUBLIC_URL must be set in production"):
+        load_config(str(tmp_path))
+    environment.setenv("CRM_PUBLIC_URL", "https://crm.example.com/")
+    assert load_config(str(tmp_path))["CRM_PUBLIC_URL"] == "https://crm.example.com"
+    environment.setenv("CRM_PUBLIC_URL", "crm.example.com")
+    with pytest.raises(ConfigError, match="must start with https://"):
+        load_config(str(tmp_path))
+
+
+def test_development_links_point_at_the_development_server(environment, tmp_path):
+    assert load_config(str(tmp_path))["CRM_PUBLIC_URL"] == "http://127.0.0.1:5000"

@@ -26,6 +26,7 @@ def _free_port() -> int:
 def _environment(tmp_path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CRM_ENV")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'crm.sqlite'}", SECRET_KEY="x" * 32,
+               CRM_PUBLIC_URL="https://crm.example.com",
                MAIL_OUTBOX_DIR=str(tmp_path / "outbox"), **extra)
     return env
 

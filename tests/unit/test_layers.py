@@ -22,12 +22,13 @@ PACKAGE = ROOT / "crm"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("helpers", ("crm.permissions", "crm.personal_data", "crm.validation", "crm.security",
                  "crm.config", "crm.addressing", "crm.pdf", "crm.mail",
-                 "crm.security_headers", "crm.after_commit")),
+                 "crm.security_headers", "crm.after_commit", "crm.formatting",
+                 "crm.portal_links")),
     ("models", ("crm.models",)),
     ("services", ("crm.extensions", "crm.ledger", "crm.statements", "crm.documents",
                   "crm.blocklist", "crm.search_index", "crm.session_hooks")),
     ("actions", ("crm.actions",)),
-    ("read models", ("crm.customer_record",)),
+    ("read models", ("crm.customer_record", "crm.portal_scope")),
     ("screens", ("crm.admin_views", "crm.auth", "crm.portal")),
     ("entry", ("crm.cli",)),  # and the package itself, create_app (crm/__init__.py)
 ]

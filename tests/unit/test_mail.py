@@ -268,6 +268,8 @@ def environment(monkeypatch):
                  "MAIL_FROM", "MAIL_OUTBOX_DIR", "MAIL_USE_TLS", "MAIL_USERNAME",
                  "MAIL_PASSWORD", "MAIL_TIMEOUT", "CRM_BUSINESS_NAME"):
         monkeypatch.delenv(name, raising=False)
+    # Production also needs the address of e-mailed links (tested in test_config.py).
+    monkeypatch.setenv("CRM_PUBLIC_URL", "https://crm.example.com")
     return monkeypatch
 
 
