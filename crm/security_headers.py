@@ -75,6 +75,10 @@ def init_security_headers(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        # Set, not defaulted: no view or library loosens them by accident.
+        # Set, not defaulted: no view or library loosens them by accident. A page may only
+        # tighten the referrer policy (the portal's pages reached by a token link send none).
+        stricter = response.headers.get("Referrer-Policy") == "no-referrer"
         response.headers.update(headers)
+        if stricter:
+            response.headers["Referrer-Policy"] = "no-referrer"
         return response

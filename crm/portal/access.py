@@ -2,15 +2,16 @@
 password reset (the answer is the same for a known and an unknown address), open a link,
 set a password, confirm a new sign-in e-mail, sign out.
 
-A link's token arrives in the query string (the access log keeps no query strings) and is
-used only by the POST of the page it opens, so a mail scanner that follows links does not
-use it up; those pages send no Referer. Sign-in and link requests are rate-limited per
-address and per account, in the same storage as staff sign-ins.
+A link's token arrives in the query string (the access log keeps no query strings); the
+page keeps it in the session and sends the browser to its own address without it (out of
+the address bar, the history and any Referer; those pages also send no Referer at all). It is
+used only by the POST of that page, so a mail scanner that follows links does not use it up.
+Sign-in and link requests are rate-limited per address and per account, in the same storage as staff sign-ins.
 """
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -154,17 +155,36 @@ def forgot():
     return _ask("reset", "portal/request_link.html")
 
 
+def _link_token(purpose: str):
+    """(a redirect, None) when the request came from an e-mailed link: the token is kept in
+    the session and the browser sent to the same page without it, so it leaves the address
+    bar, the history and any Referer; else (None, the token kept)."""
+    key = f"portal_link_{purpose}"
+    if "token" in request.args:
+        session[key] = request.args.get("token", "")[:100]
+        return redirect(url_for(request.endpoint)), None
+    return None, session.get(key, "")
+
+
+def _forget_token(purpose: str) -> None:
+    session.pop(f"portal_link_{purpose}", None)
+
+
 @bp.route("/access", methods=["GET", "POST"])
 @limiter.limit(_per_address, methods=["POST"], deduct_when=_failed)
 def access():
     """A sign-in link: the page asks to continue; the POST uses the link up."""
-    form = TokenForm(token=request.args.get("token", ""))
+    moved, token = _link_token("sign_in")
+    if moved:
+        return moved
+    form = TokenForm(token=token)
     if form.validate_on_submit():
         try:
             account = sign_in_with_link(db.session, token=form.token.data)
         except PortalRefused as exc:
             db.session.rollback()
             return render_template("portal/access.html", form=form, error=str(exc)), 400
+        _forget_token("sign_in")
         return _signed_in_response(account, remember=False)
     return render_template("portal/access.html", form=form)
 
@@ -173,7 +193,10 @@ def access():
 @limiter.limit(_per_address, methods=["POST"], deduct_when=_failed)
 def set_password():
     """An invitation or a reset link: choose a password, and be signed in."""
-    form = NewPasswordForm(token=request.values.get("token", ""))
+    moved, token = _link_token("password")
+    if moved:
+        return moved
+    form = NewPasswordForm(token=token)
     try:
         account = peek(db.session, form.token.data, ("invite", "reset"))
     except PortalRefused as exc:
@@ -187,6 +210,7 @@ def set_password():
             db.session.rollback()
             error = str(exc)
         else:
+            _forget_token("password")
             flash("Your password is set. Welcome.", "success")
             return _signed_in_response(account, remember=False)
     return render_template("portal/set_password.html", form=form, email=account.email,
@@ -195,7 +219,10 @@ def set_password():
 
 @bp.route("/confirm-email", methods=["GET", "POST"])
 def confirm_email():
-    form = TokenForm(token=request.args.get("token", ""))
+    moved, token = _link_token("email")
+    if moved:
+        return moved
+    form = TokenForm(token=token)
     if form.validate_on_submit():
         try:
             confirm_email_change(db.session, token=form.token.data)
@@ -203,6 +230,7 @@ def confirm_email():
         except ActionError as exc:
             db.session.rollback()
             return render_template("portal/confirm_email.html", form=form, error=str(exc)), 400
+        _forget_token("email")
         flash("Your sign-in e-mail is changed.", "success")
         return redirect(url_for("portal.profile") if g.portal_customer is not None
                         else url_for("portal.login"))

@@ -44,7 +44,7 @@ FORMS = {
     "/portal/access": {"token": "x" * 43},
     "/portal/password": {"token": "x" * 43, "password": PASSWORD, "confirm": PASSWORD},
     "/portal/confirm-email": {"token": "x" * 43},
-    "/portal/profile/details": {"version": "1", "phone": "07700 900123",
+    "/portal/profile/details": {"version": "1", "phone": "07911 123456",
                                 "address_line_1": "1 Road", "address_line_2": "",
                                 "town": "Leeds", "county": "", "postcode": "LS1 1AA"},
     "/portal/profile/preferences": {"wants_statements": "y", "wants_reminders": "y",
