@@ -17,6 +17,8 @@ OWNER_EMAIL="${CRM_DEMO_OWNER:-owner@example.com}"
 DEMO_CUSTOMERS="${CRM_DEMO_CUSTOMERS:-2000}"
 CREDENTIALS="$ROOT/instance/demo-credentials.txt"
 FLASK=("$VENV/bin/flask" --app app)
+# Links in the e-mails (portal invitations, sign-in links) point at this server.
+export CRM_PUBLIC_URL="${CRM_PUBLIC_URL:-http://$HOST:$PORT}"
 
 ensure_venv
 install_project dev
@@ -74,11 +76,51 @@ if [ "$customers" -eq 0 ]; then
     fi
 fi
 
+# A demo customer with invoices gets a portal account, once, so that both sides can be tried.
+if [ -f "$CREDENTIALS" ] && ! grep -q '^Portal e-mail:' "$CREDENTIALS"; then
+    portal_customer="$("$PY" - <<'PY'
+from sqlalchemy import func, select
+
+from app import app
+from crm.extensions import db
+from crm.models import Customer, Invoice, PortalAccount
+
+with app.app_context():
+    found = db.session.execute(
+        select(Customer.reference, Customer.email)
+        .join(Invoice, Invoice.customer_id == Customer.id)
+        .outerjoin(PortalAccount, PortalAccount.customer_id == Customer.id)
+        .where(Invoice.status == "issued", Customer.status == "active",
+               Customer.email.is_not(None), Customer.email_blocked.is_(False),
+               Customer.merged_into_id.is_(None), PortalAccount.id.is_(None))
+        .group_by(Customer.id, Customer.reference, Customer.email)
+        .order_by(func.count(Invoice.id).desc(), Customer.id).limit(1)
+    ).first()
+    print(f"{found.reference} {found.email}" if found else "")
+PY
+)"
+    if [ -n "$portal_customer" ]; then
+        read -r portal_reference portal_email <<< "$portal_customer"
+        portal_password="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+        say "Giving $portal_reference a portal account"
+        if "${FLASK[@]}" crm portal-invite "$portal_reference" --password "$portal_password" \
+            >/dev/null; then
+            (umask 077 && printf 'Portal e-mail: %s\nPortal password: %s\n' "$portal_email" \
+                "$portal_password" >> "$CREDENTIALS")
+        else
+            warn "the demo portal account could not be made (see above)"
+        fi
+    fi
+fi
+
 email="(unknown)"
 password="(unknown)"
+portal_email=""
 if [ -f "$CREDENTIALS" ]; then
     email="$(sed -n 's/^E-mail: //p' "$CREDENTIALS")"
     password="$(sed -n 's/^Password: //p' "$CREDENTIALS")"
+    portal_email="$(sed -n 's/^Portal e-mail: //p' "$CREDENTIALS")"
+    portal_password="$(sed -n 's/^Portal password: //p' "$CREDENTIALS")"
 fi
 
 echo
@@ -92,6 +134,12 @@ else
     echo "   This database already had staff users, and the password in"
     echo "   instance/demo-credentials.txt does not open any of them. Set one with:"
     echo "     .venv/bin/flask --app app crm create-user EMAIL --role owner"
+fi
+if [ -n "$portal_email" ]; then
+    echo
+    echo "   Customer portal:  http://$HOST:$PORT/portal/login"
+    echo "   E-mail:           $portal_email"
+    echo "   Password:         $portal_password"
 fi
 echo "   Stop with Ctrl+C."
 echo "  ============================================================"
