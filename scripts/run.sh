@@ -94,7 +94,9 @@ with app.app_context():
                Customer.email.is_not(None), Customer.email_blocked.is_(False),
                Customer.merged_into_id.is_(None), PortalAccount.id.is_(None))
         .group_by(Customer.id, Customer.reference, Customer.email)
-        .order_by(func.count(Invoice.id).desc(), Customer.id).limit(1)
+        # Something owed and overdue, and many documents: a statement worth looking at.
+        .order_by((Customer.overdue_amount > 0).desc(), func.count(Invoice.id).desc(),
+                  Customer.id).limit(1)
     ).first()
     print(f"{found.reference} {found.email}" if found else "")
 PY
