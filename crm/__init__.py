@@ -109,12 +109,23 @@ ERRORS = {
 }
 
 
+PORTAL_ERRORS = {
+    403: ("Not here", "That cannot be done from this page."),
+    404: ("Not found", "There is nothing here. It may have moved, or the address is not "
+                       "quite right."),
+}
+
+
 def _init_errors(app: Flask) -> None:
-    from flask import render_template
+    from flask import render_template, request
     from flask_wtf.csrf import CSRFError
 
     def render(code: int, message: str | None = None):
         title, default = ERRORS[code]
+        if request.blueprint == "portal":  # the customer's own look and words
+            title, default = PORTAL_ERRORS.get(code, (title, default))
+            return render_template("portal/error.html", title=title,
+                                   message=message or default), code
         return render_template("error.html", title=title, message=message or default), code
 
     for code in ERRORS:

@@ -526,3 +526,12 @@ def test_a_sign_in_link_signs_in_once(app, people, tmp_path, monkeypatch):
 
     assert reused.status_code == 400
     assert "expired or has already been used" in text_of(reused)
+
+
+def test_a_portal_error_page_leads_back_to_the_customers_account(app, people):
+    page = portal_client(app).get("/portal/invoices/999999")
+
+    assert page.status_code == 404
+    html = text_of(page)
+    assert by_testid(html, "portal-error") and 'href="/portal/"' in html
+    assert "/admin/" not in html
