@@ -535,3 +535,28 @@ def test_a_portal_error_page_leads_back_to_the_customers_account(app, people):
     html = text_of(page)
     assert by_testid(html, "portal-error") and 'href="/portal/"' in html
     assert "/admin/" not in html
+
+
+def _portal_cookie_header(application) -> str:
+    application.test_client_class = CrmClient
+    browser = application.test_client()
+    token = csrf_token_in(text_of(browser.get("/portal/login")))
+    response = browser.post("/portal/login", data={"email": "ann@example.com",
+                                                   "password": PASSWORD, "csrf_token": token})
+    return next(v for v in response.headers.getlist("Set-Cookie") if v.startswith("crm_portal="))
+
+
+def test_the_portal_cookie_is_http_only_same_site_and_secure_in_production(app, database_url,
+                                                                           people, monkeypatch):
+    from tests.conftest import make_app
+
+    cookie = _portal_cookie_header(app)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/portal" in cookie
+    assert "Secure" not in cookie  # development runs on plain HTTP
+    monkeypatch.setenv("CRM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-of-some-length")
+    monkeypatch.setenv("CRM_PUBLIC_URL", "https://crm.example.com")
+    production = make_app(database_url)
+    assert "Secure" in _portal_cookie_header(production)
+    with production.app_context():
+        limiter.reset()
