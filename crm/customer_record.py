@@ -152,6 +152,7 @@ def record_context(session: Session, customer: Customer, role: str, timeline_kin
         "duplicates": _duplicates(session, key) if customer.redacted_at is None else [],
         "merges": merges, "money": money, "finance": finance,
         "portal": _portal_account(session, key) if can(role, "portal_invite") else None,
+        "open_questions": _open_questions(session, key) if finance else [],
         "do_not_work": any(n.do_not_work_with_again for n in pinned),
     }
 
@@ -174,6 +175,17 @@ def _money(session, key: int) -> list:
     union = union_all(invoices, notes, payments).subquery()
     return session.execute(
         select(union).order_by(union.c.on.desc()).limit(SECTION_LIMIT)
+    ).all()
+
+
+def _open_questions(session, key: int) -> list:
+    """The customer's questions from the portal still waiting for an answer (about invoices:
+    money, so for the roles that see it)."""
+    return session.execute(
+        select(Note.id, Note.created_at, Note.body, Invoice.number)
+        .outerjoin(Invoice, Invoice.id == Note.invoice_id)
+        .where(Note.customer_id == key, Note.kind == "portal", Note.answered_at.is_(None))
+        .order_by(Note.created_at).limit(10)
     ).all()
 
 

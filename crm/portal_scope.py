@@ -11,7 +11,7 @@ so a portal page costs the same for a customer with 3 invoices or 3,000
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm.models import Allocation, Booking, CreditNote, Customer, Invoice, Note, Payment
@@ -69,14 +69,19 @@ class CustomerScope:
                                                        selectinload(CreditNote.invoice)))
 
     def applied_to(self, invoice: Invoice) -> list[Applied]:
-        """The payments and credit notes set against one of the customer's invoices."""
+        """The payments and credit notes set against one of the customer's invoices, oldest
+        first: the live allocations only (``crm.ledger``'s rule), so nothing from a voided
+        credit note, and nothing on a void invoice (what was paid on it became credit)."""
+        if invoice.status != "issued":
+            return []
         rows = self.session.execute(
             select(Allocation.amount, Payment.received_on, Payment.reference, Payment.method,
                    CreditNote.issue_date, CreditNote.number, CreditNote.id)
             .outerjoin(Payment, Payment.id == Allocation.payment_id)
             .outerjoin(CreditNote, CreditNote.id == Allocation.credit_note_id)
-            .where(Allocation.invoice_id == invoice.id)
-            .order_by(Allocation.id)
+            .where(Allocation.invoice_id == invoice.id,
+                   or_(Allocation.credit_note_id.is_(None), CreditNote.status == "issued"))
+            .order_by(func.coalesce(Payment.received_on, CreditNote.issue_date), Allocation.id)
         ).all()
         return [
             Applied(r.received_on, "payment", r.reference or r.method.replace("_", " "),

@@ -4,6 +4,8 @@ questions about invoices, open first; answer one and the customer reads the answ
 invoice page). Invitations are sent from the customer list or record page (the
 "Send portal invite" verb), or by ``flask crm portal-invite``."""
 
+from datetime import datetime
+
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
@@ -18,12 +20,24 @@ from crm.extensions import db
 from crm.models import Note, PortalAccount
 
 
+def _when(view, value, name=None) -> str:
+    """A time to the minute, as the record page's portal line shows it (not to the
+    microsecond)."""
+    return value.strftime("%-d %b %Y %H:%M")
+
+
+class _PortalScreen(CrmModelView):
+    column_type_formatters = {**CrmModelView.column_type_formatters, datetime: _when}
+    column_type_formatters_detail = {**CrmModelView.column_type_formatters_detail,
+                                     datetime: _when}
+
+
 def _status(view, context, model, name):
     css = {"active": "success", "invited": "info", "disabled": "secondary"}[model.status]
     return Markup('<span class="badge badge-{}">{}</span>').format(css, model.status)
 
 
-class PortalAccountView(CrmModelView):
+class PortalAccountView(_PortalScreen):
     capability = "portal_invite"
     model_class = PortalAccount
     can_create = False  # an account is made by inviting the customer
@@ -75,7 +89,7 @@ class PortalAccountView(CrmModelView):
 def _invoice(view, context, model, name):
     if model.invoice is None:
         return ""
-    return Markup('<a href="{}">{}</a>').format(
+    return Markup('<a class="text-nowrap" href="{}">{}</a>').format(
         view.get_url(f"invoice_{view.role}.details_view", id=model.invoice_id),
         model.invoice.number)
 
@@ -100,7 +114,7 @@ class AnsweredFilter(sqla_filters.BaseSQLAFilter):
         return "is"
 
 
-class PortalQueryView(CrmModelView):
+class PortalQueryView(_PortalScreen):
     """Customers' questions about invoices (money: owners and admins)."""
 
     capability = "see_money"
@@ -125,6 +139,15 @@ class PortalQueryView(CrmModelView):
 
     def base_query(self):
         return db.session.query(Note).filter(Note.kind == "portal")
+
+    def _list_query(self, sort_column, sort_desc, search, filters):
+        """In the default order the open questions come first (newest first), then the
+        answered ones: an old unanswered question is not buried under answered ones."""
+        unsorted, query = super()._list_query(sort_column, sort_desc, search, filters)
+        if sort_column not in self._sortable_columns and not search:
+            query = query.order_by(None).order_by(
+                Note.answered_at.is_not(None), Note.created_at.desc(), Note.id.desc())
+        return unsorted, query
 
     @expose("/answer/", methods=("POST",))
     @require("see_money")

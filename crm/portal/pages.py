@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from crm import mail
 from crm.actions import ActionError
 from crm.actions.data_export import export_customer_data
-from crm.actions.portal_access import change_password, request_email_change
+from crm.actions.portal_access import MIN_PASSWORD, change_password, request_email_change
 from crm.actions.portal_profile import (
     STALE,
     Details,
@@ -239,7 +239,9 @@ class PreferencesForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)],
+                             description=f"At least {MIN_PASSWORD} characters; a few unusual "
+                                         "words make a strong one.")
     confirm = PasswordField("The same again",
                             validators=[DataRequired(), EqualTo("password", "The two differ.")])
 

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from pypdf import PdfReader
 
 from crm.extensions import db, limiter
-from crm.models import AuditEvent, Customer, Note, PortalAccount
+from crm.models import AuditEvent, Customer, Invoice, Note, PortalAccount
 from crm.portal_links import PATHS
 from tests import factories as f
 from tests.conftest import CrmClient
@@ -560,3 +560,47 @@ def test_the_portal_cookie_is_http_only_same_site_and_secure_in_production(app, 
     assert "Secure" in _portal_cookie_header(production)
     with production.app_context():
         limiter.reset()
+
+
+def test_an_invoice_lists_only_the_money_that_still_counts_against_it(app, people):
+    """A credit note voided since gave its allocation back: the invoice page must not list
+    it, and what it lists adds up to the total less what is still owed."""
+    from crm.actions.credit_note import void_credit_note
+
+    with app.app_context():
+        s = db.session
+        customer = s.get(Customer, people["a"]["customer"])
+        invoice = s.get(Invoice, people["a"]["invoice"])
+        payment = f.make_payment(s, customer, amount="40.00", reference="BANK-1")
+        kept = f.make_credit_note(s, customer, amount="20.00", invoice=invoice)
+        voided = f.make_credit_note(s, customer, amount="30.00", invoice=invoice)
+        s.flush()
+        for source, amount in ((dict(payment=payment), "40.00"), (dict(credit_note=kept), "20.00"),
+                               (dict(credit_note=voided), "30.00")):
+            f.make_allocation(s, invoice, amount=amount, **source)
+        s.commit()
+        void_credit_note(s, credit_note_id=voided.id, actor=None, reason="Raised in error")
+        s.commit()
+        voided_number, kept_number = voided.number, kept.number
+
+    html = text_of(portal_client(app).get(f"/portal/invoices/{people['a']['invoice']}"))
+
+    applied = by_testid(html, "applied")[0]
+    assert "BANK-1" in applied and kept_number in applied and voided_number not in applied
+    assert "Total paid and credited 60.00" in applied and "Still owed 180.00" in applied
+
+
+def test_the_record_page_shows_open_questions_and_offers_no_invite_to_an_active_account(
+        app, client, login, people):
+    portal_client(app).post(f"/portal/invoices/{people['a']['invoice']}/question",
+                            data={"message": "Is the discount on this?"})
+    login("owner")
+
+    page = text_of(client.get(f"/admin/owner/customer/details/?id={people['a']['customer']}"))
+
+    waiting = by_testid(page, "open-questions")[0]
+    assert "1 question from the portal waiting for an answer" in waiting
+    assert "Is the discount on this?" in waiting
+    assert by_testid(page, "portal-status")[0] == "active"
+    assert 'data-testid="portal-invite"' not in page  # active: they reset their own password
+    assert 'data-testid="portal-revoke"' in page

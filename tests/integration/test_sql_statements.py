@@ -41,9 +41,10 @@ def _attach(session, owner, n: int) -> None:
         f.make_payment(session, owner, amount="5.00")
 
 
-# The record page has nine sections (summary and pinned notes, contacts, branches, work
-# addresses, bookings, notes, timeline, duplicates, money), one statement each at most.
-RECORD_MOST = 12
+# The record page has eleven sections (summary and pinned notes, contacts, branches, work
+# addresses, bookings, notes, timeline, duplicates, money, the portal account, the portal's
+# open questions), one statement each at most.
+RECORD_MOST = 13
 
 
 @pytest.mark.parametrize("role", ["owner", "coordinator"])
