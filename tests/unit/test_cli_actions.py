@@ -116,3 +116,26 @@ def test_duplicates_prints_the_groups(crm, pair):
 
     assert result.exit_code == 0, result.output
     assert f"{keep_ref}, {dup_ref}" in result.output
+
+
+def test_portal_invite_prints_the_link_and_can_set_a_password(crm, session, app, tmp_path,
+                                                              monkeypatch):
+    from tests.factories import make_customer
+
+    monkeypatch.setitem(app.config, "MAIL_OUTBOX_DIR", str(tmp_path))
+    customer = make_customer(session, email="cli.customer@example.com")
+    session.commit()
+
+    invited = crm("portal-invite", customer.reference)
+    weak = crm("portal-invite", customer.reference, "--password", "password12345")
+    strong = crm("portal-invite", customer.reference, "--password", "tangerine-harbour-lantern")
+
+    assert invited.exit_code == 0, invited.output
+    assert f"{customer.reference}: http://127.0.0.1:5000/portal/password?token=" in invited.output
+    assert weak.exit_code != 0 and "too easy to guess" in weak.output
+    assert strong.exit_code == 0 and "password set" in strong.output
+    session.expire_all()
+    from crm.models import PortalAccount
+
+    assert session.scalars(select(PortalAccount)).one().status == "active"
+    assert len(list(tmp_path.glob("*.eml"))) == 3  # each invitation is e-mailed too
