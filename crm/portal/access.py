@@ -72,6 +72,8 @@ def portal_next(target: str | None) -> str:
 
 
 def _signed_in_response(account, *, remember: bool, target: str | None = None):
+    # A new session at every sign-in: one this browser held before ends (no fixation).
+    end_session(db.session, token=cookie_token())
     token = start_session(db.session, account=account)
     db.session.commit()
     response = redirect(portal_next(target))

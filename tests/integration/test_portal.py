@@ -604,3 +604,25 @@ def test_the_record_page_shows_open_questions_and_offers_no_invite_to_an_active_
     assert by_testid(page, "portal-status")[0] == "active"
     assert 'data-testid="portal-invite"' not in page  # active: they reset their own password
     assert 'data-testid="portal-revoke"' in page
+
+
+def test_signing_in_always_gives_a_new_session(app, people):
+    """A cookie planted before the sign-in (or left from an old one) is never the session
+    the sign-in opens: the server makes a new token at every sign-in."""
+    first = portal_client(app)
+    planted = first.get_cookie("crm_portal", path="/portal").value
+    first.post("/portal/logout", data={})
+    app.test_client_class = CrmClient
+    browser = app.test_client()
+    browser.set_cookie("crm_portal", planted, path="/portal")
+
+    token = csrf_token_in(text_of(browser.get("/portal/login")))
+    browser.post("/portal/login", data={"email": "ann@example.com", "password": PASSWORD,
+                                        "csrf_token": token})
+
+    assert browser.get_cookie("crm_portal", path="/portal").value != planted
+    assert browser.get("/portal/").status_code == 200
+    app.test_client_class = CrmClient
+    replay = app.test_client()
+    replay.set_cookie("crm_portal", planted, path="/portal")
+    assert replay.get("/portal/").status_code == 302
