@@ -41,10 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
     from crm.admin_views import init_admin
     from crm.auth import bp as auth_bp
     from crm.cli import bp as cli_bp
-    from crm.formatting import number
+    from crm.formatting import FILTERS
     from crm.portal import bp as portal_bp
 
-    app.jinja_env.filters["number"] = number
+    app.jinja_env.filters.update(FILTERS)
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(cli_bp)

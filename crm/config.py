@@ -122,6 +122,34 @@ def _public_url(production: bool) -> str:
     return "http://127.0.0.1:5000"
 
 
+def _presentation() -> dict:
+    """Currency, locale and time zone, checked now: a typo would otherwise fail every page."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from babel import Locale, UnknownLocaleError
+    from babel.numbers import list_currencies
+
+    settings = {
+        "CRM_CURRENCY": os.environ.get("CRM_CURRENCY", "GBP").strip().upper(),
+        "CRM_LOCALE": os.environ.get("CRM_LOCALE", "en_GB").strip(),
+        "CRM_TIMEZONE": os.environ.get("CRM_TIMEZONE", "Europe/London").strip(),
+    }
+    try:
+        Locale.parse(settings["CRM_LOCALE"])
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(f"CRM_LOCALE {settings['CRM_LOCALE']!r} is not a locale Babel "
+                          "knows (e.g. en_GB, en_IE, de_DE).") from None
+    if settings["CRM_CURRENCY"] not in list_currencies():
+        raise ConfigError(f"CRM_CURRENCY {settings['CRM_CURRENCY']!r} is not an ISO 4217 "
+                          "currency code (e.g. GBP, EUR, USD).")
+    try:
+        ZoneInfo(settings["CRM_TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CRM_TIMEZONE {settings['CRM_TIMEZONE']!r} is not a time zone "
+                          "name (e.g. Europe/London).") from None
+    return settings
+
+
 def load_config(instance_path: str) -> dict:
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -154,7 +182,8 @@ def load_config(instance_path: str) -> dict:
         "CRM_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("CRM_LOGIN_LIMIT_PER_ACCOUNT", "100/hour"),
         "CRM_LOGIN_LIMIT_PER_ADDRESS": os.environ.get("CRM_LOGIN_LIMIT_PER_ADDRESS", "30/minute"),
         "CRM_DEFAULT_REGION": os.environ.get("CRM_DEFAULT_REGION", "GB"),
-        "CRM_CURRENCY": os.environ.get("CRM_CURRENCY", "GBP"),
+        # The currency, how amounts and dates read (a Babel locale), the zone times show in.
+        **_presentation(),
         # The business's name as customers know it: e-mail subjects and signatures.
         "CRM_BUSINESS_NAME": os.environ.get("CRM_BUSINESS_NAME", "").strip() or "Our business",
         "CRM_COUNT_CAP": int(os.environ.get("CRM_COUNT_CAP", 10_000)),

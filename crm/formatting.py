@@ -1,12 +1,105 @@
-"""How numbers read on a page: quantities and rates without a float's or a Decimal's
-artefacts ("10", "2.5", "17.5" — never "1E+1" or "2.50000")."""
+"""How numbers, amounts and dates read, everywhere a person reads them: pages, PDFs, e-mails,
+exports meant for people. One formatter each, through Babel's locale data:
 
+- ``money(Decimal("1234.5"))`` -> "£1,234.50" (the business's currency, ``CRM_CURRENCY``);
+- ``number(Decimal("10.00"))`` -> "10", ``number(Decimal("2.50"))`` -> "2.5": quantities,
+  never "1E+1" or "2.50000";
+- ``percent(Decimal("20.00"))`` -> "20%", ``percent(Decimal("17.5"))`` -> "17.5%": a rate
+  held in percent, as tax rates are;
+- ``day(date)`` -> "4 Dec 2026": the one date style;
+- ``moment(datetime)`` -> "4 Dec 2026, 14:05": a stored UTC time in the business's time
+  zone (``CRM_TIMEZONE``), to the minute.
+
+Outside an application (a script, a unit test) the defaults apply: GBP, en_GB, Europe/London.
+Each is also a Jinja filter (``{{ amount|money }}``), registered by ``create_app``.
+"""
+
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+DEFAULTS = {"CRM_CURRENCY": "GBP", "CRM_LOCALE": "en_GB", "CRM_TIMEZONE": "Europe/London"}
+DATE_PATTERN = "d MMM y"
+MOMENT_PATTERN = "d MMM y, HH:mm"
+
+
+def _setting(name: str) -> str:
+    try:
+        from flask import current_app
+
+        return current_app.config.get(name) or DEFAULTS[name]
+    except RuntimeError:  # no application context
+        return DEFAULTS[name]
+
+
+def _decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def money(value, currency: str | None = None) -> str:
+    """An amount with its currency: "£1,234.50", "-£12.00"; "" for None."""
+    if value is None:
+        return ""
+    return format_currency(_decimal(value), currency or _setting("CRM_CURRENCY"),
+                           locale=_setting("CRM_LOCALE"))
+
+
+def plain_money(value) -> str:
+    """An amount without its currency, for a column whose heading names it: "1,234.50"."""
+    if value is None:
+        return ""
+    return format_decimal(_decimal(value), format="#,##0.00", locale=_setting("CRM_LOCALE"))
 
 
 def number(value) -> str:
-    """A quantity or a percentage in plain notation, with no trailing zeros."""
+    """A quantity in plain notation, grouped, without trailing zeros: "10", "2.5", "1,000"."""
     if value is None:
         return ""
-    text = f"{Decimal(value):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return format_decimal(_decimal(value), format="#,##0.####", locale=_setting("CRM_LOCALE"))
+
+
+def percent(value) -> str:
+    """A rate held in percent (20 for twenty per cent): "20%", "17.5%"."""
+    if value is None:
+        return ""
+    return format_percent(_decimal(value) / 100, format="#,##0.####%",
+                          locale=_setting("CRM_LOCALE"))
+
+
+def day(value) -> str:
+    """A date: "4 Dec 2026". A datetime is shown as its date in the business's time zone."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    return format_date(value, DATE_PATTERN, locale=_setting("CRM_LOCALE"))
+
+
+def moment(value) -> str:
+    """A stored time (naive UTC, as every timestamp column holds it) to the minute, in the
+    business's time zone: "4 Dec 2026, 14:05". A date alone is shown as a date."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        return day(value)
+    return format_datetime(_local(value), MOMENT_PATTERN, locale=_setting("CRM_LOCALE"))
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local(value: datetime) -> datetime:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(_zone(_setting("CRM_TIMEZONE")))
+
+
+FILTERS = {"money": money, "plain_money": plain_money, "number": number, "percent": percent,
+           "day": day, "moment": moment}

@@ -1,12 +1,13 @@
-"""``flask crm check-ledger`` and ``age-ledger``: the stored ledger against the documents,
-and the nightly re-ageing of overdue figures."""
+"""``flask crm check-ledger``, ``rebuild-ledger-totals`` and ``age-ledger``: the stored
+ledger (each customer's figures and the business-wide ones) against the documents, their
+rebuild after a bulk load, and the nightly re-ageing of overdue figures."""
 
 from datetime import date
 
 import click
 from flask.cli import with_appcontext
 
-from crm import ledger
+from crm import ledger, ledger_totals
 from crm.extensions import db
 
 
@@ -22,9 +23,23 @@ def check_ledger(limit: int) -> None:
         click.echo(
             f"{diff.reference}: {diff.field} stored {diff.stored} expected {diff.expected}"
         )
+    business = ledger_totals.differences(db.session)
+    for diff in business[:limit]:
+        click.echo(f"Business-wide {diff}")
+    total += len(business)
     if total:
         raise click.ClickException(f"{total} ledger difference(s) found.")
     click.echo("Ledger agrees with the documents.")
+
+
+@click.command("rebuild-ledger-totals")
+@with_appcontext
+def rebuild_ledger_totals() -> None:
+    """Recompute the business-wide figures of the dashboard from the documents (after a
+    bulk load that bypassed the database triggers) and re-create the triggers."""
+    ledger_totals.rebuild(db.session.connection())
+    db.session.commit()
+    click.echo("Business-wide figures rebuilt from the documents.")
 
 
 @click.command("age-ledger")
@@ -36,4 +51,4 @@ def age_ledger() -> None:
     click.echo(f"Re-aged {changed} customer(s).")
 
 
-COMMANDS = (check_ledger, age_ledger)
+COMMANDS = (check_ledger, rebuild_ledger_totals, age_ledger)

@@ -19,11 +19,14 @@ from crm.models.finance import (
     CreditNoteLine,
     Invoice,
     InvoiceLine,
+    LedgerDay,
+    LedgerTotal,
     Payment,
 )
 from crm.models.merge import CustomerMerge, CustomerMergeMove
 from crm.models.property import ServiceReminder, WorkAddress
 from crm.models.sequence import DocumentSequence
+from crm.models.settings import BusinessProfile, ListPreference, SavedFilter
 
 __all__ = [
     "ROLES",
@@ -31,6 +34,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BlockedEmail",
+    "BusinessProfile",
     "Booking",
     "Branch",
     "Contact",
@@ -43,11 +47,15 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "Lead",
+    "LedgerDay",
+    "LedgerTotal",
+    "ListPreference",
     "Note",
     "Payment",
     "PortalAccount",
     "PortalSession",
     "PortalToken",
+    "SavedFilter",
     "SentMessage",
     "ServiceReminder",
     "StaffSession",

@@ -19,11 +19,14 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_event_subject", "subject_type", "subject_id", "created_at"),
         Index("ix_audit_event_created_at_id", "created_at", "id"),
+        # The audit log filtered by what was done, or by whom, newest first.
+        Index("ix_audit_event_verb_created_at_id", "verb", "created_at", "id"),
+        Index("ix_audit_event_actor_id_created_at_id", "actor_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     actor_label: Mapped[str] = mapped_column(String(254))
     verb: Mapped[str] = mapped_column(String(40))
     subject_type: Mapped[str] = mapped_column(String(40))

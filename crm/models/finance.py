@@ -3,7 +3,7 @@
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import ZERO, Base, Money, Versioned, length_check, long_text
@@ -62,6 +62,9 @@ class Invoice(DocumentTotals, Versioned, Base):
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         Index("ix_invoice_customer_id_due_date", "customer_id", "due_date"),
         Index("ix_invoice_issue_date_id", "issue_date", "id"),
+        # The drafts waiting to be issued (the dashboard counts them; the list filters them).
+        Index("ix_invoice_draft_id", "id", sqlite_where=text("status = 'draft'"),
+              postgresql_where=text("status = 'draft'")),
         length_check("invoice", "notes"),
         length_check("invoice", "address_format"),
     )
@@ -216,3 +219,33 @@ class Allocation(Versioned, Base):
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.invoice_id}"
+
+
+# The business-wide figures of the owner's dashboard, stored so that the page never sums a
+# million rows: kept by database triggers on every write (see ``crm.ledger_figures``).
+BigMoney = Numeric(20, 2, asdecimal=True)
+
+
+class LedgerDay(Base):
+    """One calendar day's business-wide money figures.
+
+    ``outstanding``: what is still owed on issued invoices due that day; ``invoiced``: the
+    totals of the issued invoices dated that day; ``received``: the payments received that
+    day. Aging buckets and monthly figures are sums of day ranges."""
+
+    __tablename__ = "ledger_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    outstanding: Mapped[Decimal] = mapped_column(BigMoney, default=ZERO, server_default="0")
+    invoiced: Mapped[Decimal] = mapped_column(BigMoney, default=ZERO, server_default="0")
+    received: Mapped[Decimal] = mapped_column(BigMoney, default=ZERO, server_default="0")
+
+
+class LedgerTotal(Base):
+    """Business-wide totals with no date: one row, id 1."""
+
+    __tablename__ = "ledger_total"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_credit: Mapped[Decimal] = mapped_column(BigMoney, default=ZERO, server_default="0")

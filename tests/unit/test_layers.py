@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "crm.security_headers", "crm.after_commit", "crm.formatting",
                  "crm.portal_links")),
     ("models", ("crm.models",)),
-    ("services", ("crm.extensions", "crm.ledger", "crm.statements", "crm.documents",
+    ("services", ("crm.extensions", "crm.ledger", "crm.ledger_totals", "crm.statements", "crm.documents",
                   "crm.blocklist", "crm.search_index", "crm.session_hooks")),
     ("actions", ("crm.actions",)),
     ("read models", ("crm.customer_record", "crm.portal_scope")),

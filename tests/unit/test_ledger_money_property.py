@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from crm import ledger
+from crm import ledger, ledger_totals
 from crm.actions import ActionError
 from crm.actions.payment import (
     allocate_credit,
@@ -178,6 +178,7 @@ def _live(allocation: Allocation) -> bool:
 def _check(session, customer_ids) -> None:
     session.expire_all()
     assert ledger.differences(session) == ([], 0)
+    assert ledger_totals.differences(session) == []
     for customer in _rows(session, Customer, Customer.id.in_(customer_ids)):
         invoices = _rows(session, Invoice, Invoice.customer_id == customer.id)
         notes = _rows(session, CreditNote, CreditNote.customer_id == customer.id)

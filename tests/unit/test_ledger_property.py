@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from crm import ledger
+from crm import ledger, ledger_totals
 from crm.models import Allocation, CreditNote, Customer, Invoice, InvoiceLine, Payment
 from crm.models.finance import round_money
 from crm.models.sequence import next_number
@@ -204,6 +204,7 @@ def _expected_total(document) -> Decimal:
 
 def _check_invariants(session, customer_ids):
     assert ledger.differences(session) == ([], 0)
+    assert ledger_totals.differences(session) == []
     for customer in _all(session, Customer, Customer.id.in_(customer_ids)):
         invoices = _all(session, Invoice, Invoice.customer_id == customer.id)
         notes = _all(session, CreditNote, CreditNote.customer_id == customer.id)

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crm import ledger
+from crm import ledger, ledger_totals
 from crm.actions.merge import merge_customers
 from crm.actions.merge_records import FIELDS, REFERENCES
 from crm.actions.merge_undo import undo_merge
@@ -143,8 +143,10 @@ def test_merge_preserves_money_and_rows_and_undo_restores_every_reference(sessio
     assert sum(1 for _id, primary in after["primary"] if primary) == expected
     assert {tag for cid, tag in after["tags"] if cid == survivor} == tags_before
     assert ledger.differences(session)[1] == 0
+    assert ledger_totals.differences(session) == []
 
     undo_merge(session, merge_id=result.merge_id, actor=None)
     session.commit()
     assert _state(session, ids) == before
     assert ledger.differences(session)[1] == 0
+    assert ledger_totals.differences(session) == []
