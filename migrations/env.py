@@ -1,8 +1,11 @@
 import logging
+import re
+import warnings
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy.exc import SAWarning
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -58,6 +61,20 @@ def include_object(obj, name, type_, reflected, compare_to):
     return True
 
 
+# The duplicates key is an expression index (made by migration 0003, checked by
+# tests/test_migrations.py). SQLite's reflection cannot read such an index and says so each
+# time a batch migration reflects the customer table; that is expected, so that one warning
+# about that one index is silenced while the migrations run, and every other warning stays.
+EXPECTED_WARNING = re.escape(
+    "Skipped unsupported reflection of expression-based index ix_customer_name_postcode_key")
+
+
+def run_migrations():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=EXPECTED_WARNING, category=SAWarning)
+        context.run_migrations()
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -76,7 +93,7 @@ def run_migrations_offline():
     )
 
     with context.begin_transaction():
-        context.run_migrations()
+        run_migrations()
 
 
 def run_migrations_online():
@@ -124,7 +141,7 @@ def run_migrations_online():
             )
 
             with context.begin_transaction():
-                context.run_migrations()
+                run_migrations()
             if sqlite:
                 connection.commit()
         finally:
