@@ -23,6 +23,9 @@ from demo.vocabulary import TAG_POOL
 
 log = logging.getLogger(__name__)
 
+# The documents numbered when issued: (table, document sequence).
+NUMBERED = (("invoice", "invoice"), ("credit_note", "credit_note"))
+RENUMBER = "seed_renumber"
 BIG_LOAD = 20_000  # from this many customers (and at least half what is there) indexes are
 #                    dropped and re-created around the load
 
@@ -96,10 +99,41 @@ class _Loader:
             self.execute(f"UPDATE document_sequence SET next_value = {self.mark} "  # noqa: S608
                          f"WHERE name = {self.mark}", (value, name))
 
+    def number_in_date_order(self, start: dict) -> None:
+        """Give the documents of this load their numbers again, in the order they were
+        issued, as issuing them one by one would have. The generator numbers a customer's
+        documents as it makes them, customer after customer, so numbers and dates disagreed
+        across customers. The load used exactly the numbers from ``start["seq"]`` on: they
+        are handed out again by (issue date, id), in two steps, because numbers are unique at
+        every moment (first each row holds a placeholder made of its id)."""
+        m = self.mark
+        for table, sequence in NUMBERED:
+            with _phase(f"{table} numbers in issue-date order"):
+                self.execute(f"DROP TABLE IF EXISTS {RENUMBER}")
+                self.execute(
+                    f"CREATE TEMPORARY TABLE {RENUMBER} AS "  # noqa: S608
+                    f"SELECT id, {self.padded('ROW_NUMBER() OVER (ORDER BY issue_date, id)')} "
+                    f"AS n FROM {_quote(table)} WHERE id >= {m} AND number IS NOT NULL",
+                    (start["seq"][sequence] - 1, start["ids"][table]))
+                self.execute(f"UPDATE {_quote(table)} SET number = '#' || id "  # noqa: S608
+                             f"WHERE id IN (SELECT id FROM {RENUMBER})")
+                self.execute(
+                    f"UPDATE {_quote(table)} SET number = {m} || {RENUMBER}.n "  # noqa: S608
+                    f"FROM {RENUMBER} WHERE {RENUMBER}.id = {_quote(table)}.id",
+                    (PREFIXES[sequence],))
+                self.execute(f"DROP TABLE {RENUMBER}")
+                self.commit()
+
 
 class _SqliteLoader(_Loader):
     float_money = True
     mark = "?"
+
+    @staticmethod
+    def padded(rank: str) -> str:
+        """``rank`` plus a parameter (the last number used before the load), as a document
+        number's digits: at least six, as ``crm.models.sequence`` writes them."""
+        return f"printf('%06d', {rank} + ?)"
 
     def __enter__(self):
         self.conn = self.engine.connect()
@@ -191,6 +225,11 @@ class _SqliteLoader(_Loader):
 
 class _PostgresLoader(_Loader):
     mark = "%s"
+
+    @staticmethod
+    def padded(rank: str) -> str:
+        """As ``_SqliteLoader.padded`` (lpad alone would cut a seventh digit off)."""
+        return f"to_char({rank} + %s, 'FM999999999000000')"
 
     def __enter__(self):
         self.raw = self.engine.raw_connection()

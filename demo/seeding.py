@@ -87,6 +87,7 @@ def seed_database(
                     progress(n)
             log.info("generated and written in %.1f s (writing %.1f s, parallel: %s)",
                      time.perf_counter() - clock, writing, parallel)
+            loader.number_in_date_order(start)
             loader.finish()
     finally:
         with engine.begin() as conn:
