@@ -63,6 +63,14 @@ def create_app(config: dict | None = None) -> Flask:
         db.session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for it at the root on every site, whatever the page links to.
+        from flask import send_from_directory
+
+        return send_from_directory(app.static_folder, "favicon.ico",
+                                   mimetype="image/vnd.microsoft.icon", max_age=86400)
+
     @app.get("/")
     def home():
         from flask import redirect, url_for
