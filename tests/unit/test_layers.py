@@ -26,9 +26,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "crm.portal_links")),
     ("models", ("crm.models",)),
     ("services", ("crm.extensions", "crm.ledger", "crm.ledger_totals", "crm.statements", "crm.documents",
-                  "crm.blocklist", "crm.search_index", "crm.session_hooks")),
+                  "crm.blocklist", "crm.search_index", "crm.session_hooks", "crm.business")),
     ("actions", ("crm.actions",)),
-    ("read models", ("crm.customer_record", "crm.portal_scope")),
+    ("read models", ("crm.customer_record", "crm.portal_scope", "crm.dashboard")),
     ("screens", ("crm.admin_views", "crm.auth", "crm.portal")),
     ("entry", ("crm.cli",)),  # and the package itself, create_app (crm/__init__.py)
 ]
