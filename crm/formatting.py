@@ -2,13 +2,16 @@
 exports meant for people. One formatter each, through Babel's locale data:
 
 - ``money(Decimal("1234.5"))`` -> "£1,234.50" (the business's currency, ``CRM_CURRENCY``);
+  ``compact_money`` -> "£1.2k" where space is short (a chart's axis);
 - ``number(Decimal("10.00"))`` -> "10", ``number(Decimal("2.50"))`` -> "2.5": quantities,
   never "1E+1" or "2.50000";
 - ``percent(Decimal("20.00"))`` -> "20%", ``percent(Decimal("17.5"))`` -> "17.5%": a rate
   held in percent, as tax rates are;
 - ``day(date)`` -> "4 Dec 2026": the one date style;
-- ``moment(datetime)`` -> "4 Dec 2026, 14:05": a stored UTC time in the business's time
-  zone (``CRM_TIMEZONE``), to the minute.
+- ``moment(datetime)`` -> "4 Dec 2026, 14:05": a stored UTC time (``created_at`` and the
+  like) in the business's time zone (``CRM_TIMEZONE``), to the minute;
+- ``wall(datetime)`` -> "4 Dec 2026, 09:00": a time kept as the local clock reads it (a
+  booking's start and end), shown as it is.
 
 Outside an application (a script, a unit test) the defaults apply: GBP, en_GB, Europe/London.
 Each is also a Jinja filter (``{{ amount|money }}``), registered by ``create_app``.
@@ -20,7 +23,12 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_compact_currency,
+    format_currency,
+    format_decimal,
+    format_percent,
+)
 
 DEFAULTS = {"CRM_CURRENCY": "GBP", "CRM_LOCALE": "en_GB", "CRM_TIMEZONE": "Europe/London"}
 DATE_PATTERN = "d MMM y"
@@ -46,6 +54,14 @@ def money(value, currency: str | None = None) -> str:
         return ""
     return format_currency(_decimal(value), currency or _setting("CRM_CURRENCY"),
                            locale=_setting("CRM_LOCALE"))
+
+
+def compact_money(value) -> str:
+    """An amount rounded for a chart's axis or a tile: "£152k", "£1.5m", "£950"."""
+    if value is None:
+        return ""
+    return format_compact_currency(_decimal(value), _setting("CRM_CURRENCY"),
+                                   locale=_setting("CRM_LOCALE"), fraction_digits=1)
 
 
 def plain_money(value) -> str:
@@ -91,9 +107,25 @@ def moment(value) -> str:
     return format_datetime(_local(value), MOMENT_PATTERN, locale=_setting("CRM_LOCALE"))
 
 
+def wall(value) -> str:
+    """A time entered as the local clock reads it (a booking's start), shown as it is, with
+    no time-zone conversion: "4 Dec 2026, 09:00"."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        return day(value)
+    return format_datetime(value.replace(tzinfo=None), MOMENT_PATTERN,
+                           locale=_setting("CRM_LOCALE"))
+
+
 @lru_cache(maxsize=8)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def local_now() -> datetime:
+    """The time now in the business's time zone (a greeting, "today" as staff see it)."""
+    return datetime.now(UTC).astimezone(_zone(_setting("CRM_TIMEZONE")))
 
 
 def _local(value: datetime) -> datetime:
@@ -101,5 +133,5 @@ def _local(value: datetime) -> datetime:
     return aware.astimezone(_zone(_setting("CRM_TIMEZONE")))
 
 
-FILTERS = {"money": money, "plain_money": plain_money, "number": number, "percent": percent,
-           "day": day, "moment": moment}
+FILTERS = {"money": money, "compact_money": compact_money, "plain_money": plain_money, "number": number, "percent": percent,
+           "day": day, "moment": moment, "wall": wall}

@@ -215,6 +215,17 @@ def find_duplicate_groups(
     return DuplicatePage(_load(session, rows), next_after)
 
 
+def count_duplicate_groups(session: Session) -> int:
+    """How many groups there are to review, of every kind: one full grouping scan per kind
+    (seconds at a million customers), so it is made nightly and stored
+    (``crm.actions.stored_counts``), never on a page view."""
+    found = 0
+    for kind in _reasons(None):
+        keys = _groups_select(kind, "").with_only_columns(_key(kind)).order_by(None)
+        found += session.execute(select(func.count()).select_from(keys.subquery())).scalar_one()
+    return found
+
+
 def iter_duplicate_groups(session: Session, reason: str | None = None) -> Iterator[DuplicateGroup]:
     """Every group of every kind (or of ``reason``), with all of its customers, in the order
     of ``find_duplicate_groups``. One grouping scan per kind, streamed; customers are loaded

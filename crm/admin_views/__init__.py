@@ -1,14 +1,15 @@
 """The admin panel: every screen is built once per staff role (``/admin/<role>/<slug>/``),
 from the table of contents below."""
 
-from flask import Flask, redirect, request, url_for
-from flask_admin import Admin, AdminIndexView, expose
+from flask import Flask
+from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
-from flask_login import current_user
 
 from crm.admin_views.access import role_pages
+from crm.admin_views.business import BusinessView
 from crm.admin_views.credit_notes import CreditNoteView
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
+from crm.admin_views.dashboard import HomeView
 from crm.admin_views.duplicates import DuplicatesView
 from crm.admin_views.invoices import InvoiceView
 from crm.admin_views.outbox import OutboxView
@@ -44,6 +45,7 @@ REGISTRY = (
     (PaymentView, "Payments", "Money", "payment"),
     (AllocationView, "Allocations", "Money", "allocation"),
     (PortalQueryView, "Portal queries", "Money", "portal_query"),
+    (BusinessView, "Business", "Settings", "business"),
     (BlockedEmailView, "Blocked e-mails", "Settings", "blocked_email"),
     (UserView, "Staff users", "Settings", "user"),
     (PortalAccountView, "Portal accounts", "Settings", "portal_account"),
@@ -53,14 +55,6 @@ REGISTRY = (
 
 # The model views among them (the rest are pages: possible duplicates, the outbox).
 MODEL_VIEWS = tuple(entry for entry in REGISTRY if issubclass(entry[0], CrmModelView))
-
-
-class HomeView(AdminIndexView):
-    @expose("/")
-    def index(self):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return self.render("admin/index.html")
 
 
 def build_views(screen, *, name: str, category: str, slug: str) -> list:

@@ -14,6 +14,7 @@ from crm.admin_views.adapters import IdSafeLoader
 from crm.admin_views.customer_bulk import CustomerBulkMixin
 from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
+from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
 from crm.admin_views.formatters import customer_link
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
@@ -161,6 +162,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         OverdueFilter(),
         MoneyGreater(Customer.overdue_amount, "Overdue amount"),
         OverdueForMoreThanFilter(),
+        AgingFilter(),  # the dashboard's aging bars open the list through it
         sqla_filters.FilterEqual(Customer.price_book, "Price book"),
         sqla_filters.FilterEqual(Customer.third_party_reference, "Third-party reference"),
     ]

@@ -42,6 +42,17 @@ def rebuild_ledger_totals() -> None:
     click.echo("Business-wide figures rebuilt from the documents.")
 
 
+@click.command("count-figures")
+@with_appcontext
+def count_figures() -> None:
+    """Make the dashboard's costly counts (possible-duplicate groups) anew: run nightly."""
+    from crm.actions.stored_counts import refresh_counts
+
+    made = refresh_counts(db.session)
+    db.session.commit()
+    click.echo(", ".join(f"{name.replace('_', ' ')}: {value:,}" for name, value in made.items()))
+
+
 @click.command("age-ledger")
 @with_appcontext
 def age_ledger() -> None:
@@ -51,4 +62,4 @@ def age_ledger() -> None:
     click.echo(f"Re-aged {changed} customer(s).")
 
 
-COMMANDS = (check_ledger, rebuild_ledger_totals, age_ledger)
+COMMANDS = (check_ledger, rebuild_ledger_totals, age_ledger, count_figures)

@@ -26,7 +26,7 @@ from crm.models.finance import (
 from crm.models.merge import CustomerMerge, CustomerMergeMove
 from crm.models.property import ServiceReminder, WorkAddress
 from crm.models.sequence import DocumentSequence
-from crm.models.settings import BusinessProfile, ListPreference, SavedFilter
+from crm.models.settings import BusinessProfile, ListPreference, SavedFilter, StoredCount
 
 __all__ = [
     "ROLES",
@@ -59,6 +59,7 @@ __all__ = [
     "SentMessage",
     "ServiceReminder",
     "StaffSession",
+    "StoredCount",
     "Tag",
     "User",
     "WorkAddress",

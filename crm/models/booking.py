@@ -19,7 +19,9 @@ ATTRIBUTIONS = ("exact", "related", "manual")
 class Lead(Versioned, Base):
     __tablename__ = "lead"
     __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
-                      length_check("lead", "message"))
+                      length_check("lead", "message"),
+                      # The leads of one status, newest first (the dashboard counts new ones).
+                      Index("ix_lead_status_created_at", "status", "created_at"))
 
     first_name: Mapped[str | None] = mapped_column(String(100))
     surname: Mapped[str] = mapped_column(String(100))
@@ -57,6 +59,8 @@ class Booking(Versioned, Base):
         CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="dates"),
         CheckConstraint("value IS NULL OR value >= 0", name="value"),
         Index("ix_booking_customer_id_starts_at", "customer_id", "starts_at"),
+        # What is coming up, across customers (the dashboard's next bookings).
+        Index("ix_booking_starts_at", "starts_at"),
     )
 
     reference: Mapped[str] = mapped_column(String(20), unique=True)

@@ -88,3 +88,17 @@ class SavedFilter(Base):
     # Staff's own filters; a search term in one is staff's working note, not a record of
     # the customer, and is not linked to any customer row.
     __personal_data__ = {"view": KEEP, "name": KEEP, "query": KEEP}
+
+
+class StoredCount(Base):
+    """A count too costly to make on every page view (the possible-duplicate groups of a
+    million customers: a full grouping scan), made by ``flask crm count-figures`` (nightly)
+    and shown with the time it was made."""
+
+    __tablename__ = "stored_count"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+    counted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __personal_data__ = {"name": KEEP}

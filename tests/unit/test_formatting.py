@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from crm.config import ConfigError, load_config
-from crm.formatting import day, moment, money, number, percent, plain_money
+from crm.formatting import day, moment, money, number, percent, plain_money, wall
 
 D = Decimal
 
@@ -57,3 +57,9 @@ def test_a_mistyped_setting_stops_the_start_with_a_clear_message(monkeypatch, tm
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=says):
         load_config(str(tmp_path))
+
+
+def test_a_wall_clock_time_is_shown_as_entered():
+    # A booking at 09:00 is at 09:00 whatever the season: no conversion from UTC.
+    assert wall(datetime(2026, 7, 1, 9, 0)) == "1 Jul 2026, 09:00"
+    assert wall(None) == ""
