@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
+from crm import mail
 from crm.extensions import db
 from crm.models.settings import BusinessProfile
 
@@ -232,3 +233,16 @@ def image_size(content: bytes) -> tuple[int, int]:
 
 def _lines(text: str | None) -> tuple[str, ...]:
     return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+def compose(to: str, subject: str, template: str, *, session: Session | None = None,
+            attachments=(), **context) -> "mail.Message":
+    """A customer e-mail (``crm.mail.compose``) from the business: its name in the text
+    (``business_name``) and signature (``business``: the ``Identity``), sent from its
+    sender address with its reply-to when they are saved (else ``MAIL_FROM``)."""
+    found = identity(session)
+    context.setdefault("business_name", found.name)
+    context.setdefault("business", found)
+    sender = found.sender(current_app.config["MAIL_FROM"]) if found.email_from else None
+    return mail.compose(to, subject, template, attachments=attachments, sender=sender,
+                        reply_to=found.reply_to or None, **context)

@@ -2,27 +2,31 @@
 ``templates/statements`` and ``templates/pdf`` (needs an application context).
 
 The statement fragment (``statements/statement.html``) is the same template in the admin
-page, the portal and the PDF, so a statement's numbers cannot disagree between them. The
-business name on every PDF is the ``CRM_BUSINESS_NAME`` setting.
+page, the portal and the PDF, so a statement's numbers cannot disagree between them. Every
+PDF carries the business's letterhead (``crm.business.identity``: its logo, name, address,
+contact details and registration, from Settings > Business; the ``CRM_BUSINESS_NAME``
+setting until that is saved), and invoices and statements end with the payment terms and
+the bank details.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app, render_template
+from flask import render_template
 
 from crm.addressing import customer_address, format_invoice_address
+from crm.business import identity
 from crm.models.finance import BREAKDOWN_STYLES, LINE_CATEGORIES
 from crm.pdf import html_to_pdf
 from crm.statements import Statement
 
-DEFAULT_BUSINESS_NAME = "Our business"
 ZERO = Decimal("0.00")
 
 
 def business_name() -> str:
-    return current_app.config.get("CRM_BUSINESS_NAME") or DEFAULT_BUSINESS_NAME
+    """The business's name as documents print it."""
+    return identity().name
 
 
 # --- statements -------------------------------------------------------------------------
@@ -34,7 +38,7 @@ def statement_html(statement: Statement) -> str:
 
 def statement_pdf(statement: Statement) -> bytes:
     html = render_template(
-        "pdf/statement.html", statement=statement, business_name=business_name(),
+        "pdf/statement.html", statement=statement, business=identity(with_logo=True),
         address_lines=customer_address(statement.customer),
     )
     return html_to_pdf(html)
@@ -96,6 +100,26 @@ def breakdown(lines, style: str, summary: str = "") -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class TaxRate:
+    """The lines taxed at one rate: their net amount and their tax."""
+
+    rate: Decimal
+    net: Decimal
+    tax: Decimal
+
+
+def tax_by_rate(lines) -> list[TaxRate]:
+    """The tax of a document by rate, highest rate first ("Tax at 20% on £1,335.00")."""
+    net: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
+    tax: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        rate = Decimal(line.tax_rate or 0)
+        net[rate] += line.net_amount or ZERO
+        tax[rate] += line.tax_amount or ZERO
+    return [TaxRate(rate, net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
+
+
 def _line_row(line) -> Row:
     return Row("line", line.description, line.net_amount, line.quantity, line.unit_price,
                line.tax_rate)
@@ -104,9 +128,10 @@ def _line_row(line) -> Row:
 def invoice_pdf(invoice, *, breakdown_style: str = "full") -> bytes:
     """The invoice, addressed by its address format, every line shown by default."""
     html = render_template(
-        "pdf/invoice.html", document=invoice, business_name=business_name(),
+        "pdf/invoice.html", document=invoice, business=identity(with_logo=True),
         address_lines=format_invoice_address(invoice),
         rows=breakdown(invoice.lines, breakdown_style, summary="Work as agreed"),
+        taxes=tax_by_rate(invoice.lines),
         work_address=str(invoice.work_address) if invoice.work_address else "",
     )
     return html_to_pdf(html)
@@ -117,10 +142,11 @@ def credit_note_pdf(credit_note) -> bytes:
     to the customer's own address for a standalone credit note)."""
     addressed = credit_note.invoice if credit_note.invoice is not None else credit_note
     html = render_template(
-        "pdf/credit_note.html", document=credit_note, business_name=business_name(),
+        "pdf/credit_note.html", document=credit_note, business=identity(with_logo=True),
         address_lines=format_invoice_address(addressed),
         rows=breakdown(credit_note.lines, credit_note.breakdown_style,
                        summary=credit_note.description or "Credit"),
+        taxes=tax_by_rate(credit_note.lines),
     )
     return html_to_pdf(html)
 

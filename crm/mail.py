@@ -41,16 +41,23 @@ class MailError(Exception):
 
 @dataclass(frozen=True)
 class Message:
+    """One message. ``sender`` (a From such as "Acme Ltd <accounts@acme.example>") replaces
+    ``MAIL_FROM`` for this message; ``reply_to`` adds a Reply-To."""
+
     to: str
     subject: str
     text: str
     html: str | None = None
     attachments: Sequence[Attachment] = field(default_factory=tuple)
+    sender: str | None = None
+    reply_to: str | None = None
 
     def __post_init__(self) -> None:
-        _, address = parseaddr(self.to or "")
-        if not address or "@" not in address or _NEWLINE.search(self.to) or "," in self.to:
+        if not _one_address(self.to):
             raise MailError(f"Not an e-mail address to send to: {self.to!r}.")
+        for what, value in (("sender", self.sender), ("reply-to", self.reply_to)):
+            if value is not None and not _one_address(value):
+                raise MailError(f"Not an e-mail address for the {what}: {value!r}.")
         if _NEWLINE.search(self.subject or ""):
             raise MailError("An e-mail subject cannot contain a line break.")
         for name, content, mimetype in self.attachments:
@@ -59,11 +66,20 @@ class Message:
         object.__setattr__(self, "attachments", tuple(self.attachments))
 
 
+def _one_address(value: str) -> bool:
+    _, address = parseaddr(value or "")
+    return bool(address) and "@" in address and not _NEWLINE.search(value) and "," not in value
+
+
 def build(message: Message, *, sender: str) -> EmailMessage:
-    """The RFC 5322 message: a text part, an HTML alternative if given, the attachments."""
+    """The RFC 5322 message: a text part, an HTML alternative if given, the attachments.
+    ``sender`` is the From unless the message names its own."""
+    sender = message.sender or sender
     email = EmailMessage(policy=policy.SMTP)
     email["From"] = sender
     email["To"] = message.to
+    if message.reply_to:
+        email["Reply-To"] = message.reply_to
     email["Subject"] = message.subject
     email["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain: without one, make_msgid asks DNS for this host's name.
@@ -250,7 +266,7 @@ def connection(config: dict | None = None) -> Iterator[Callable[[Message], str]]
     else:
         backend = Outbox(settings["MAIL_OUTBOX_DIR"])
     try:
-        yield lambda message: backend.send(build(message, sender=sender))
+        yield lambda message: backend.send(build(message, sender=sender))  # or its own
     finally:
         if isinstance(backend, Smtp):
             backend.close()
@@ -270,13 +286,16 @@ def business_name() -> str:
 
 
 def compose(to: str, subject: str, template: str, *,
-            attachments: Sequence[Attachment] = (), **context) -> Message:
+            attachments: Sequence[Attachment] = (), sender: str | None = None,
+            reply_to: str | None = None, **context) -> Message:
     """A message whose text is ``templates/email/<template>.txt`` (plain text, not
     HTML-escaped), given the business's name and currency as ``business_name`` and
-    ``currency``."""
+    ``currency`` (``crm.business.compose`` gives the saved business's name, sender and
+    reply-to instead of the settings')."""
     from flask import current_app, render_template
 
     context.setdefault("business_name", current_app.config["CRM_BUSINESS_NAME"])
     context.setdefault("currency", current_app.config["CRM_CURRENCY"])
     text = render_template(f"email/{template}.txt", **context)
-    return Message(to=to, subject=subject, text=text, attachments=attachments)
+    return Message(to=to, subject=subject, text=text, attachments=attachments, sender=sender,
+                   reply_to=reply_to)

@@ -37,12 +37,13 @@ payments and live allocations; everything else is arithmetic on Decimals.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from crm.formatting import money
 from crm.models import Allocation, Contact, CreditNote, Customer, Invoice, Payment
 from crm.validation import sane_date
 
@@ -145,6 +146,11 @@ class Statement:
     def grouped(self) -> bool:
         return bool(self.groups)
 
+    @property
+    def position(self) -> "Position":
+        """How its position reads (``position()``)."""
+        return position(self)
+
 
 def build_statement(
     session: Session,
@@ -157,7 +163,7 @@ def build_statement(
     group_by_contact: bool = False,
 ) -> Statement:
     """Build a statement (see the module docstring). For an activity statement ``end``
-    defaults to ``as_of`` or today and ``start`` to the first day of the end's month."""
+    defaults to ``as_of`` or today and ``start`` to ``default_activity_start(end)``."""
     if kind not in KINDS:
         raise StatementError(f"Unknown kind of statement {kind!r}: use outstanding or activity.")
     for label, value in (("As at", as_of), ("From", start), ("To", end)):
@@ -170,7 +176,7 @@ def build_statement(
         raise StatementError("No such customer.")
     if kind == "activity":
         end = end or as_of or date.today()
-        start = start or end.replace(day=1)
+        start = start or default_activity_start(end)
         if start > end:
             raise StatementError("The start date is after the end date.")
         as_of = end
@@ -188,6 +194,79 @@ def build_statement(
         activity = kind == "activity"
         statement.groups = _groups(statement.lines if activity else position.invoices, activity)
     return statement
+
+
+def default_activity_start(end: date) -> date:
+    """Where an activity statement starts unless told: the first of the month about three
+    months before ``end``, so the last three months and this one so far (month-to-date
+    alone is empty early in a month)."""
+    return (end - timedelta(days=91)).replace(day=1)
+
+
+# --- how the position reads -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PositionLine:
+    key: str  # "overdue", "not_yet_due", "account_credit", "balance"
+    label: str
+    amount: Decimal  # as printed beside the label (account credit: what is taken away)
+    text: str  # the amount as a person reads it: "£925.44", "£55.31 in credit"
+
+
+@dataclass(frozen=True)
+class Position:
+    """How a statement's position reads, in the e-mail, on the page and in the PDF alike:
+    ``lines`` for a table (what is overdue, what is not yet due, less the account credit,
+    and the balance they make), ``sentence`` for a line of text:
+    "Overdue £980.75, less account credit £55.31, balance £925.44." A balance below zero
+    reads "£55.31 in credit"."""
+
+    lines: tuple[PositionLine, ...]
+    sentence: str
+
+    def line(self, key: str) -> PositionLine:
+        return next(line for line in self.lines if line.key == key)
+
+
+def balance_text(balance: Decimal) -> str:
+    """"£925.44", or "£55.31 in credit" below zero."""
+    return money(balance) if balance >= 0 else f"{money(-balance)} in credit"
+
+
+def position(statement: "Statement") -> Position:
+    """The one wording of a statement's position (see ``Position``)."""
+    return position_of(overdue=statement.overdue,
+                       not_yet_due=statement.invoiced_outstanding - statement.overdue,
+                       account_credit=statement.account_credit)
+
+
+def position_of(*, overdue: Decimal, not_yet_due: Decimal, account_credit: Decimal) -> Position:
+    """The wording of what is owed (overdue, not yet due) less the account credit."""
+    credit = account_credit
+    balance = overdue + not_yet_due - credit
+    lines = (
+        PositionLine("overdue", "Overdue", overdue, money(overdue)),
+        PositionLine("not_yet_due", "Not yet due", not_yet_due, money(not_yet_due)),
+        PositionLine("account_credit", "Less account credit", credit, money(credit)),
+        PositionLine("balance", "Balance", balance, balance_text(balance)),
+    )
+    return Position(lines, _sentence(overdue, not_yet_due, credit, balance))
+
+
+def _sentence(overdue: Decimal, not_yet_due: Decimal, credit: Decimal, balance: Decimal) -> str:
+    owed = [(label, amount) for label, amount in (("Overdue", overdue),
+                                                  ("not yet due", not_yet_due)) if amount > 0]
+    if not owed and credit <= 0:
+        return f"Balance {money(balance)}: nothing is owed."
+    if not credit > 0 and len(owed) == 1:
+        said = "all of it overdue" if owed[0][0] == "Overdue" else "nothing overdue"
+        return f"Balance {balance_text(balance)}, {said}."
+    parts = [f"{label} {money(amount)}" for label, amount in owed]
+    if credit > 0:
+        parts.append(f"{'less account credit' if owed else 'Account credit'} {money(credit)}")
+    parts.append(f"balance {balance_text(balance)}")
+    text = ", ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 # --- reading ----------------------------------------------------------------------------

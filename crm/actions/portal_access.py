@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
-from crm import mail
+from crm import business, mail
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
 from crm.actions.guards import live_customer
 from crm.blocklist import is_email_blocked
@@ -292,8 +292,9 @@ def request_link(session: Session, *, email: str | None, purpose: str, link: Lin
         return
     token = _issue(session, account, purpose)
     customer = session.get(Customer, account.customer_id)
-    send(mail.compose(account.email, _SUBJECTS[purpose], f"portal_{purpose}",
-                      name=customer.display_name, link=link(token), minutes=LINK_MINUTES))
+    send(business.compose(account.email, _SUBJECTS[purpose], f"portal_{purpose}",
+                          session=session, name=customer.display_name, link=link(token),
+                          minutes=LINK_MINUTES))
     _audit(session, account, f"portal_{purpose}_link", {})
 
 
@@ -343,9 +344,9 @@ def request_email_change(session: Session, *, account_id: int, new_email: str | 
         raise ActionError("That address cannot be used here; choose another.")
     token = _issue(session, account, "email", new_email=normalized)
     customer = session.get(Customer, account.customer_id)
-    send(mail.compose(normalized, "Confirm your new sign-in e-mail", "portal_email",
-                      name=customer.display_name, link=link(token),
-                      hours=EMAIL_CHANGE_HOURS))
+    send(business.compose(normalized, "Confirm your new sign-in e-mail", "portal_email",
+                          session=session, name=customer.display_name, link=link(token),
+                          hours=EMAIL_CHANGE_HOURS))
     _audit(session, account, "portal_email_change_requested", {})
     return ActionResult("portal_email_change_requested", message=(
         f"We sent a link to {normalized}. Your sign-in e-mail changes when you open it "
@@ -388,9 +389,10 @@ def invite_customers(session: Session, *, selection: Selection, actor: User | No
             continue
         token = _issue(session, account, "invite")
         url = link(token)
-        send(mail.compose(account.email, f"Your account with {mail.business_name()}",
-                          "portal_invite",
-                          name=customer.display_name, link=url, days=INVITE_DAYS))
+        send(business.compose(account.email,
+                              f"Your account with {business.identity(session).name}",
+                              "portal_invite", session=session,
+                              name=customer.display_name, link=url, days=INVITE_DAYS))
         invited.append(Invitation(account.id, customer.reference, url))
     _audit_invites(session, actor, invited, customers)
     return ActionResult(

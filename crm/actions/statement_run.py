@@ -33,7 +33,9 @@ from crm import mail
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip
 from crm.actions.bulk import CHANGE, MERGED, live_in, selected, sort_selection
 from crm.actions.dormant import automated_contact_allowed
+from crm.business import compose, identity
 from crm.documents import statement_pdf
+from crm.formatting import day
 from crm.models import Customer, SentMessage, User
 from crm.models.audit import record, record_each
 from crm.pdf import PdfError
@@ -208,12 +210,16 @@ def _index(session: Session, customer: Customer, sent) -> None:
 
 
 def _message(session: Session, customer: Customer, as_of: date | None) -> mail.Message:
+    """The statement e-mail: the position in the one wording of the statement itself
+    ("Overdue £980.75, less account credit £55.31, balance £925.44."), from the business
+    (its name in the subject and signature, its sender and reply-to: ``crm.business``)."""
     statement = build_statement(session, customer_id=customer.id, as_of=as_of)
-    day = statement.as_of or _day(as_of)
-    return mail.compose(
-        customer.email.strip(), f"Statement of account at {day:%-d %B %Y}", "statement",
-        name=customer.display_name, reference=customer.reference, as_of=day,
-        balance=statement.balance, overdue=statement.overdue,
+    on = statement.as_of or _day(as_of)
+    name = identity(session).name
+    return compose(
+        customer.email.strip(), f"Statement of account at {day(on)} from {name}", "statement",
+        session=session, name=customer.display_name, reference=customer.reference, as_of=on,
+        balance=statement.balance, overdue=statement.overdue, position=statement.position,
         attachments=[(f"statement-{customer.reference}.pdf", statement_pdf(statement),
                       "application/pdf")],
     )

@@ -3,9 +3,11 @@ mixins for the customer, invoice and credit note views. Each endpoint requires i
 capability (``statements``; ``see_money`` for a document's PDF) on every request; records
 are loaded through the view's own ``get_one`` (404 for what the view cannot see)."""
 
+import re
 from datetime import date
 
-from flask import Response, abort, request
+from babel import dates as babel_dates
+from flask import Response, abort, current_app, request
 from flask_admin import expose
 
 from crm.admin_views.access import require
@@ -17,6 +19,7 @@ from crm.documents import (
     statement_pdf,
 )
 from crm.extensions import db
+from crm.formatting import day
 from crm.statements import KINDS, StatementError, build_statement
 
 
@@ -36,28 +39,67 @@ class _Loads:
         return record
 
 
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
+               "september", "october", "november", "december")
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[\s/.-]*([a-z]{3,9})\.?,?[\s/.-]*(\d{4})")
+_MONTH_DAY_YEAR = re.compile(r"([a-z]{3,9})\.?\s*(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+DATE_EXAMPLE = "4 Dec 2026"
+
+
+def parse_day(text: str) -> date:
+    """A date as a person types it: "4 Dec 2026" (the style every page shows, month named
+    in full or short, "Sept" too), "2026-12-04", or in numbers in the business's locale's
+    order ("4/12/2026" in the United Kingdom). ValueError if it is none of them."""
+    value = " ".join(text.strip().lower().split())
+    named = _DAY_MONTH_YEAR.fullmatch(value)
+    if named:
+        day_, month, year = named.groups()
+    else:
+        named = _MONTH_DAY_YEAR.fullmatch(value)
+        if named:
+            month, day_, year = named.groups()
+    if named:
+        return date(int(year), _month(month), int(day_))
+    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):
+        year, month_number, day_ = (int(part) for part in value.split("-"))
+        return date(year, month_number, day_)
+    if re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", value):
+        return babel_dates.parse_date(value.replace("-", "/"),
+                                      locale=current_app.config["CRM_LOCALE"])
+    raise ValueError(f"not a date: {text!r}")
+
+
+def _month(word: str) -> int:
+    """1 to 12 for a month's name, in full or cut short ("Dec", "Sept")."""
+    for number, name in enumerate(MONTH_NAMES, 1):
+        if len(word) >= 3 and name.startswith(word):
+            return number
+    raise ValueError(f"not a month: {word}")
+
+
 def _date_arg(name: str, label: str) -> date | None:
     value = (request.args.get(name) or "").strip()
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise StatementError(f"{label}: enter a date as YYYY-MM-DD.") from None
+        return parse_day(value)
+    except (ValueError, IndexError):
+        raise StatementError(f"{label}: enter a date such as {DATE_EXAMPLE}.") from None
 
 
 def _statement_options() -> dict:
-    """The statement asked for by the query string (raises StatementError on bad input)."""
+    """The statement asked for by the query string (raises StatementError on bad input).
+    An outstanding statement is at a date (``as_of``: blank is now); an activity statement
+    covers a period (``start``, ``end``: blank is the last three months to today). Neither
+    reads the other's dates."""
     kind = request.args.get("kind") or "outstanding"
     if kind not in KINDS:
         raise StatementError("Choose an outstanding or an activity statement.")
-    options = {
-        "kind": kind,
-        "as_of": _date_arg("as_of", "As at"),
-        "start": _date_arg("start", "From"),
-        "end": _date_arg("end", "To"),
-        "group_by_contact": request.args.get("group") == "1",
-    }
+    options = {"kind": kind, "group_by_contact": request.args.get("group") == "1"}
+    if kind == "activity":
+        options.update(start=_date_arg("start", "From"), end=_date_arg("end", "To"))
+    else:
+        options["as_of"] = _date_arg("as_of", "As at")
     return options  # the dates' range is build_statement's rule, like every caller's
 
 
@@ -76,7 +118,7 @@ class StatementMixin(_Loads):
             error = str(exc)
         return self.render(
             "statements/page.html", customer=customer, statement=statement, error=error,
-            args=request.args,
+            args=request.args, today_example=day(date.today()),
         ), (400 if error else 200)
 
     @expose("/statement/pdf/")
@@ -89,7 +131,7 @@ class StatementMixin(_Loads):
         except StatementError as exc:
             return self.render(
                 "statements/page.html", customer=customer, statement=None, error=str(exc),
-                args=request.args,
+                args=request.args, today_example=day(date.today()),
             ), 400
         return _pdf_response(statement_pdf(statement), statement_filename(statement))
 

@@ -324,15 +324,19 @@ def test_compose_renders_the_statement_e_mail_with_the_business_name(app, monkey
     from datetime import date
     from decimal import Decimal
 
+    from crm.statements import position_of
+
     monkeypatch.setitem(app.config, "CRM_BUSINESS_NAME", "Acme & Sons <Tours>")
     with app.test_request_context():
         message = mail.compose(
             "ann@example.com", "Statement", "statement", name="Ann <b>", reference="C-000001",
             as_of=date(2025, 3, 1), currency="GBP", balance=Decimal("1234.50"),
             overdue=Decimal("100.00"),
+            position=position_of(overdue=Decimal("100.00"), not_yet_due=Decimal("1134.50"),
+                                 account_credit=Decimal("0.00")),
         )
 
     assert "Dear Ann <b>," in message.text  # plain text: nothing HTML-escaped
-    assert "GBP 1,234.50" in message.text and "overdue: GBP 100.00" in message.text
+    assert "Overdue £100.00, not yet due £1,134.50, balance £1,234.50." in message.text
     assert message.text.rstrip().endswith("Acme & Sons <Tours>")
     assert os.linesep not in message.subject

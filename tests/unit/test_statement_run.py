@@ -17,6 +17,7 @@ from crm import mail
 from crm.actions import ActionError
 from crm.actions.block_email import block_email
 from crm.actions.statement_run import email_statements, statements_zip
+from crm.formatting import day
 from crm.models import AuditEvent, Customer
 from crm.pdf import PdfError
 from tests import factories as f
@@ -224,10 +225,10 @@ def test_each_message_carries_the_customers_statement(session, owner, outbox, ap
     messages = {str(m["To"]): m for m in map(outbox.read, outbox.names())}
     assert set(messages) == {"ann@example.com", "bob@example.com"}
     ann = messages["ann@example.com"]
-    assert ann["Subject"] == f"Statement of account at {date.today():%-d %B %Y}"
+    assert ann["Subject"] == f"Statement of account at {day(date.today())} from Acme Tours"
     text = ann.get_body(("plain",)).get_content()
-    assert "Dear Ann Tester" in text and "Balance: GBP 240.00" in text
-    assert "overdue: GBP 240.00" in text and "Acme Tours" in text
+    assert "Dear Ann Tester" in text and "Balance £240.00, all of it overdue." in text
+    assert "Please pay the overdue £240.00" in text and "Acme Tours" in text
     [pdf] = list(ann.iter_attachments())
     assert pdf.get_filename() == f"statement-{made['ann'].reference}.pdf"
     assert pdf.get_content_type() == "application/pdf"
@@ -346,4 +347,4 @@ def test_e_mailed_balance_matches_the_ledger(session, owner, outbox):
     email_statements(session, selection=[ann.id], actor=owner)
 
     [message] = map(outbox.read, outbox.names())
-    assert "Balance: GBP 30.00" in message.get_body(("plain",)).get_content()
+    assert "balance £30.00." in message.get_body(("plain",)).get_content()

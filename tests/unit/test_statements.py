@@ -166,9 +166,9 @@ def test_activity_opening_running_and_closing_balance(session, customer):
     assert s.balance == s.closing_balance
 
 
-def test_activity_defaults_to_this_month_so_far(session, customer):
+def test_activity_defaults_to_the_last_three_months(session, customer):
     s = build_statement(session, customer_id=customer.id, kind="activity")
-    assert (s.start, s.end) == (TODAY.replace(day=1), TODAY)
+    assert (s.start, s.end) == ((TODAY - timedelta(days=91)).replace(day=1), TODAY)
 
 
 def test_same_day_documents_are_ordered_invoice_credit_payment(session, customer):
