@@ -61,6 +61,9 @@ CAPABILITIES: dict[str, Capability] = {
                    "download everything held about a customer (their data export, with the "
                    "money documents)"),
         Capability("audit_log", FINANCE, "read the audit log"),
+        Capability("manage_business", FINANCE,
+                   "change the business's name, address, numbers, bank details, payment "
+                   "terms, logo and e-mail sender that documents and customer e-mails show"),
         Capability("run_jobs", FINANCE, "see every colleague's background jobs and start the "
                    "ledger check"),
     )
@@ -91,7 +94,7 @@ AUDIT_GATES: dict[str, str] = {
     for verb in (
         "record_payment", "allocate_credit", "remove_allocation",
         "raise_credit_note", "void_credit_note",
-        "issue_invoice", "issue_invoices", "void_invoice",
+        "issue_invoice", "issue_invoices", "void_invoice", "email_invoice",
         "email_statements", "statements_zip",
     )
 }

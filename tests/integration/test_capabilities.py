@@ -44,6 +44,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "view_as_customer": FINANCE,
     "export_data": FINANCE,
     "audit_log": FINANCE,
+    "manage_business": FINANCE,
     "run_jobs": FINANCE,
 }
 
