@@ -684,7 +684,8 @@ def plan_pdf(ctx: Ctx) -> None:
 
 
 def plan_page_index(ctx: Ctx) -> None:
-    names = {"duplicates": ["reason", "after"], "outbox": ["page"]}[ctx.slug]
+    # Settings > Business reads no query string: odd ones must still not break the form.
+    names = {"duplicates": ["reason", "after"], "outbox": ["page"], "business": ["tab"]}[ctx.slug]
     ctx.p.fuzz_get(ctx.base + "/", {}, names, ctx.values)
     if ctx.slug == "duplicates":
         ctx.p.fuzz_get(ctx.base + "/", {"reason": "email"}, ["after"], ctx.values)
