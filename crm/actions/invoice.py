@@ -5,7 +5,8 @@ whole invoice is voided.
 
 Dates at issue. The draft's issue date becomes the day it is issued (today unless given) and
 its due date moves with it, keeping the draft's own gap: the terms were chosen on the draft,
-where a blank due date already meant the customer's creditor days (``default_due_date``).
+where a blank due date already meant the customer's creditor days, else the business's
+payment terms (``default_due_date``).
 
 Concurrency. Every issue first takes the sequence's row lock (the write lock on SQLite), then
 reads the invoices afresh: two people issuing at once queue, the second sees what the first
@@ -22,11 +23,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
+from crm.formatting import day, money
 from crm.ledger import flush_ledger
-from crm.models import Invoice, User
+from crm.models import BusinessProfile, Invoice, User
 from crm.models.audit import record
 from crm.models.customer import Customer
 from crm.models.sequence import DocumentSequence, next_number
@@ -35,10 +37,24 @@ DEFAULT_TERMS_DAYS = 30
 MAX_REASON = 500
 
 
-def default_due_date(customer: Customer | None, issue_date: date) -> date:
-    """The due date of a draft left without one: the customer's creditor days, else 30."""
+def default_due_date(customer: Customer | None, issue_date: date,
+                     session: Session | None = None) -> date:
+    """The due date of a draft left without one: the customer's creditor days, else the
+    business's payment terms (Settings, Business), else 30 days."""
     days = customer.creditor_days if customer is not None else None
-    return issue_date + timedelta(days=DEFAULT_TERMS_DAYS if days is None else days)
+    if days is None:
+        days = business_terms_days(session or (object_session(customer) if customer else None))
+    return issue_date + timedelta(days=days)
+
+
+def business_terms_days(session: Session | None) -> int:
+    """The business's payment terms in days: its profile's, or 30 while none is set up."""
+    if session is None:
+        return DEFAULT_TERMS_DAYS
+    with session.no_autoflush:  # a draft being saved must not be flushed half-made
+        profile = session.get(BusinessProfile, 1)
+    days = getattr(profile, "payment_terms_days", None)
+    return DEFAULT_TERMS_DAYS if days is None or days < 0 else days
 
 
 def draft_problems(*, customer, contact, work_address, address_format: str | None
@@ -134,8 +150,8 @@ def issue_invoice(session: Session, *, invoice_id: int, actor: User | None,
     record(session, actor=actor, verb="issue_invoice", subject_type="Invoice",
            subject_id=invoice.id, details=_facts(invoice))
     return ActionResult("issue_invoice", changed=1, changed_refs=(invoice.number,),
-                        message=f"{invoice.number} issued: {invoice.total:,.2f} due on "
-                                f"{invoice.due_date.isoformat()}.",
+                        message=f"{invoice.number} issued: {money(invoice.total)} due on "
+                                f"{day(invoice.due_date)}.",
                         details={"number": invoice.number})
 
 
@@ -201,7 +217,7 @@ def void_invoice(session: Session, *, invoice_id: int, actor: User | None,
            details={**_facts(invoice), "to_account_credit": str(released)})
     message = f"{invoice.number} is void."
     if released:
-        message += f" {released:,.2f} paid or credited against it is now account credit."
+        message += f" {money(released)} paid or credited against it is now account credit."
     return ActionResult("void_invoice", changed=1, changed_refs=(invoice.number,),
                         message=message, details={"to_account_credit": released})
 

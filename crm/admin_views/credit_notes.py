@@ -120,10 +120,11 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
             abort(404)
         if request.method == "POST":
             return self._raise_posted(page)
-        rows = (_rows_from(credit_note_lines_from(page["invoice"])) if page["invoice"]
-                else [_row(i) for i in range(BLANK_ROWS)])
         form = {"issue_date": date.today().isoformat(), "description": "",
                 "breakdown_style": "none"}
+        if page["invoice"] is None:  # blank rows: nothing to price, nothing to refuse yet
+            return self._raise_page(page, rows=[_row(i) for i in range(BLANK_ROWS)], form=form)
+        rows = _rows_from(credit_note_lines_from(page["invoice"]))
         return self._raise_page(page, rows=rows, form=form, priced=self._preview(page, rows))
 
     def _raise_posted(self, page: dict):

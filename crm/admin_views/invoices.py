@@ -1,20 +1,31 @@
-"""Invoices (owner and admin only): create and edit drafts with their lines; issue them from
-the record page or in bulk from the list; void an issued one with a reason.
+"""Invoices (owner and admin only): the invoice editor (drafts, their lines as a grid), the
+invoice's page (lines, totals, what was paid and credited against it, what is still owed),
+issuing (one, or in bulk from the list), e-mailing it to the customer, and voiding.
+
+Customer first: the editor opened from a customer's record has the customer filled in, and
+its contact and work-address pickers list only that customer's records (the server refuses
+another's, whatever is posted). Saving lands on the draft's page, which offers *Issue* and
+*Issue and e-mail*.
 
 The form makes drafts only (no status, no number): numbers are given by
 ``crm.actions.invoice.issue_invoice`` and an issued or void invoice is never edited again
-(the edit page sends the user to its details; the session guard in ``crm.session_hooks``
-refuses the change whatever the path). Every endpoint requires the ``invoice`` capability
-again on each request."""
+(no *Edit* is offered; the edit page sends the user to its details; the session guard in
+``crm.session_hooks`` refuses the change whatever the path). Every endpoint requires the
+``invoice`` capability again on each request."""
 
+import json
+from datetime import date
 from decimal import Decimal
 
-from flask import abort, flash, redirect, request
+from flask import Response, abort, flash, get_flashed_messages, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.model.template import EditRowAction
+from sqlalchemy import func, select
 from wtforms.validators import InputRequired, Optional
 
+from crm.admin_views import invoice_form
 from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.admin_views.customers import CustomerLookup
@@ -24,10 +35,21 @@ from crm.admin_views.forms import SaneDate, choices
 from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import InvoicePdfMixin
 from crm.extensions import db
-from crm.models import Invoice, InvoiceLine
+from crm.formatting import money
+from crm.models import (
+    Allocation,
+    BusinessProfile,
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Payment,
+)
 from crm.models.base import ZERO
-from crm.models.finance import INVOICE_STATUSES
+from crm.models.finance import INVOICE_STATUSES, LINE_CATEGORIES
 from crm.validation import MONEY_MAX, line_amounts
+
+SAVED_FLASHES = ("Record was successfully created.", "Record was successfully saved.")
 
 
 def locked_message(invoice: Invoice) -> str:
@@ -43,6 +65,11 @@ def _address_help() -> str:
             "with tags that are filled in and skipped when blank, e.g. "
             "\"[landlord_name] c/o [customer_name]\". Tags: "
             + ", ".join(f"[{tag}]" for tag in TAGS) + ".")
+
+
+def _index(entry) -> int:
+    """The row number of a grid entry (``lines-3`` -> 3)."""
+    return int(entry.id.rsplit("-", 1)[-1])
 
 
 def _add_error(field, message: str) -> None:
@@ -74,10 +101,19 @@ def _lines_fit(form) -> bool:
     return ok
 
 
+class DraftEditRowAction(EditRowAction):
+    """The list's pencil, on drafts only: an issued or void invoice cannot change."""
+
+    def render(self, context, row_id, row):
+        return super().render(context, row_id, row) if row.status == "draft" else ""
+
+
 class InvoiceView(InvoicePdfMixin, MoneyView):
     model_class = Invoice
     guard_redacted = True
-    details_template = "admin/crm/document.html"
+    create_template = "admin/invoice/create.html"
+    edit_template = "admin/invoice/edit.html"
+    details_template = "admin/invoice/details.html"
     document_kind = "invoice"
     create_capability = edit_capability = delete_capability = "invoice"
     column_list = ["number", "customer", "status", "issue_date", "due_date", "total",
@@ -99,17 +135,20 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
     column_labels = {"address_format": "Address format", "work_address": "Work address"}
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": export_str("customer")}
-    column_descriptions = {"due_date": "Blank: the customer's creditor days after the issue "
-                                       "date (30 if none are set). Issuing the invoice keeps "
-                                       "this gap from the day it is issued."}
+    column_descriptions = {"due_date": "Leave blank for the customer's credit days after the "
+                                       "issue date, else the business's payment terms (30 "
+                                       "days unless set). Issuing keeps this gap from the day "
+                                       "it is issued."}
     form_args = {"customer": {"validators": [InputRequired()]},
-                 "issue_date": {"validators": [InputRequired(), SaneDate()]},
+                 "issue_date": {"validators": [InputRequired(), SaneDate()],
+                                "default": date.today},
                  "due_date": {"validators": [Optional(), SaneDate()]},
                  "address_format": {"validators": [Optional()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer"),
-                      "contact": {"fields": ["surname", "first_name"], "page_size": 10},
+                      "contact": {"fields": ["surname", "first_name"], "page_size": 10,
+                                  "placeholder": "Choose a contact"},
                       "work_address": {"fields": ["postcode", "address_line_1"],
-                                       "page_size": 10}}
+                                       "page_size": 10, "placeholder": "Choose a work address"}}
     inline_models = [LineInline(InvoiceLine)]
     field_order_rules = (("due_date", "issue_date",
                           "The due date cannot be before the issue date."),)
@@ -117,16 +156,37 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
 
     eager = (Invoice.lines,)
 
-    # --- the draft form -------------------------------------------------------------------
+    # --- the editor -----------------------------------------------------------------------
     def create_form(self, obj=None):
-        form = super().create_form(obj)
+        if request.method == "POST":
+            form = self._create_form_class(self._tidied_form(), obj=obj)
+        else:
+            form = super().create_form(obj)
+            form.customer.data = self._customer_from_args()
         form.address_format.description = _address_help()
         return form
 
     def edit_form(self, obj=None):
-        form = super().edit_form(obj)
+        if request.method == "POST":
+            form = self._edit_form_class(self._tidied_form(), obj=obj)
+        else:
+            form = super().edit_form(obj)
         form.address_format.description = _address_help()
         return form
+
+    def _tidied_form(self):
+        formdata, self._posted_lines = invoice_form.tidy_lines(request.form)
+        return formdata
+
+    def _customer_from_args(self) -> Customer | None:
+        """The customer of ``?customer_id=`` (the record page's "New invoice"), when it is one
+        an invoice can be made for; else none, and the user picks one."""
+        key = request.args.get("customer_id", type=record_id)
+        customer = db.session.get(Customer, key) if key else None
+        if customer is None or customer.merged_into_id is not None or \
+                customer.redacted_at is not None:
+            return None
+        return customer
 
     def validate_form(self, form) -> bool:
         ok = super().validate_form(form)
@@ -142,14 +202,113 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
             _add_error(getattr(form, field), message)
         if "address_format" not in problems:
             form.address_format.data = stored
+        if getattr(self, "_posted_lines", 0) > invoice_form.MAX_LINES:
+            flash(f"An invoice holds at most {invoice_form.MAX_LINES} lines.", "error")
+            ok = False
         return ok and not problems and _lines_fit(form)
 
     def on_model_change(self, form, model, is_created):
         from crm.actions.invoice import default_due_date
 
         if model.due_date is None and model.issue_date is not None:
-            model.due_date = default_due_date(model.customer, model.issue_date)
+            model.due_date = default_due_date(model.customer, model.issue_date, db.session)
         super().on_model_change(form, model, is_created)
+
+    def get_save_return_url(self, model, is_created=False):
+        """A saved draft opens its own page (where it is issued), with a message that says
+        what happened rather than Flask-Admin's "Record was successfully created"."""
+        kept = [(c, m) for c, m in get_flashed_messages(with_categories=True)
+                if m not in SAVED_FLASHES]
+        for category, message in kept:
+            flash(message, category)
+        flash(f"Draft saved ({money(model.total)}). Check it, then issue it.", "success")
+        return self.get_url(".details_view", id=model.id)
+
+    def get_list_row_actions(self):
+        return [DraftEditRowAction() if isinstance(a, EditRowAction) else a
+                for a in super().get_list_row_actions()]
+
+    # --- what the editor's template asks -------------------------------------------------
+    def editor(self, form) -> dict:
+        """Everything the grid shows beside the form's own fields: the customer's contacts
+        and work addresses, the rows (at least a few, blank ones to fill in), the tax rates
+        and the totals so far."""
+        customer = form.customer.data if isinstance(form.customer.data, Customer) else None
+        rate = self.default_rate()
+        rows, removed = [], []
+        for entry in form.lines.entries:
+            if form.lines.should_delete(entry):
+                removed.append((_index(entry), entry.form.id.data))
+            else:
+                rows.append(invoice_form.grid_row(entry))
+        after = max((_index(e) for e in form.lines.entries), default=-1) + 1
+        for index in range(after, after + max(invoice_form.MIN_ROWS - len(rows), 1)):
+            rows.append(invoice_form.blank_row(index, rate))
+        return {
+            "customer": customer,
+            "contacts": invoice_form.contacts_of(db.session, customer),
+            "addresses": invoice_form.work_addresses_of(db.session, customer),
+            "contact_label": invoice_form.contact_label,
+            "address_label": invoice_form.address_label,
+            "rows": rows, "removed": removed,
+            "template_row": invoice_form.blank_row("__INDEX__", rate),
+            "categories": choices(LINE_CATEGORIES), "rate_choices": invoice_form.rate_choices,
+            "same_rate": invoice_form.same_rate, "default_rate": rate,
+            "totals": invoice_form.preview_totals(form),
+        }
+
+    def default_rate(self) -> str:
+        """The tax rate a new line starts with: 20% for a business with a VAT number (set in
+        Settings, Business), else 0%."""
+        profile = db.session.get(BusinessProfile, 1)
+        return "20" if profile is not None and (profile.vat_number or "").strip() else "0"
+
+    def figures(self, invoice: Invoice) -> dict:
+        """What the invoice's page shows of its money: the payments and credit notes set
+        against it, oldest first (``settled``), what of them counts (the ledger's live
+        allocations: none once the invoice is void, none from a void credit note) as
+        ``paid`` and ``credited``, and how many days it is overdue."""
+        settled = db.session.execute(
+            select(Allocation.id, Allocation.amount, Allocation.payment_id,
+                   Allocation.credit_note_id, Payment.received_on, Payment.method,
+                   Payment.reference, CreditNote.number.label("note_number"),
+                   CreditNote.issue_date.label("note_date"),
+                   CreditNote.status.label("note_status"))
+            .outerjoin(Payment, Payment.id == Allocation.payment_id)
+            .outerjoin(CreditNote, CreditNote.id == Allocation.credit_note_id)
+            .where(Allocation.invoice_id == invoice.id)
+            .order_by(func.coalesce(Payment.received_on, CreditNote.issue_date), Allocation.id)
+        ).all() if invoice.status != "draft" else []
+        live = [s for s in settled if invoice.status == "issued"
+                and (s.payment_id is not None or s.note_status == "issued")]
+        late = (date.today() - invoice.due_date).days
+        return {
+            "settled": settled,
+            "paid": sum((s.amount for s in live if s.payment_id is not None), ZERO),
+            "credited": sum((s.amount for s in live if s.payment_id is None), ZERO),
+            "days_late": late if invoice.status == "issued" and invoice.outstanding > 0
+            and late > 0 else 0,
+        }
+
+    # --- look-ups: only the chosen customer's contacts and work addresses ----------------
+    @expose("/ajax/lookup/")
+    def ajax_lookup(self):
+        """With ``customer_id``, the contact and work-address look-ups list that customer's
+        records only (what the editor's script asks when the customer changes)."""
+        name = request.args.get("name", "")
+        if "customer_id" not in request.args or name not in ("contact", "work_address"):
+            return super().ajax_lookup()
+        key = request.args.get("customer_id", type=record_id)
+        customer = db.session.get(Customer, key) if key else None
+        if customer is None:
+            rows = []
+        elif name == "contact":
+            rows = [(c.id, invoice_form.contact_label(c))
+                    for c in invoice_form.contacts_of(db.session, customer)]
+        else:
+            rows = [(a.id, invoice_form.address_label(a, customer))
+                    for a in invoice_form.work_addresses_of(db.session, customer)]
+        return Response(json.dumps(rows), mimetype="application/json")
 
     @expose("/edit/", methods=("GET", "POST"))
     @require("invoice")
@@ -163,16 +322,35 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
             return redirect(self.get_url(".details_view", id=invoice.id))
         return super().edit_view()
 
-    # --- issue and void -------------------------------------------------------------------
+    # --- issue, e-mail and void -----------------------------------------------------------
     @expose("/issue/", methods=("POST",))
     @require("invoice")
     def issue_view(self):
+        """Issue a draft; with ``email=1`` (*Issue and e-mail*) then send it to the customer.
+        The issue stands even when the e-mail cannot go: the page says why."""
         from crm.actions.invoice import issue_invoice
+        from crm.actions.invoice_email import email_invoice
 
         key = request.form.get("id", type=record_id)
         if key is None:
             abort(404)
         result, error = run_action(issue_invoice, invoice_id=key)
+        flash(error or result.message, "error" if error else "success")
+        if not error and request.form.get("email") == "1":
+            sent, error = run_action(email_invoice, invoice_id=key)
+            flash(error or sent.message, "error" if error else "success")
+        return redirect(self.get_url(".details_view", id=key))
+
+    @expose("/email/", methods=("POST",))
+    @require("invoice")
+    def email_view(self):
+        """E-mail an issued invoice to its customer, the PDF attached."""
+        from crm.actions.invoice_email import email_invoice
+
+        key = request.form.get("id", type=record_id)
+        if key is None or db.session.get(Invoice, key) is None:
+            abort(404)
+        result, error = run_action(email_invoice, invoice_id=key)
         flash(error or result.message, "error" if error else "success")
         return redirect(self.get_url(".details_view", id=key))
 

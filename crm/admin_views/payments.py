@@ -7,7 +7,7 @@ forms are switched off; an allocation is removed with a POST from its details pa
 
 from datetime import date
 
-from flask import abort, flash, redirect, request
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import filters as sqla_filters
 from wtforms.validators import InputRequired, ValidationError
@@ -102,6 +102,8 @@ class PaymentScreens:
             "reference": source.get("reference", ""),
             "amount": source.get("amount", "").strip(),
             "alloc": dict(_typed_allocations(source)),
+            # Opened from an invoice's page ("Record payment"): go back there once recorded.
+            "invoice_id": source.get("invoice_id", type=record_id),
         }
         template = "admin/payment/record.html"
         if request.method == "POST" and request.form.get("confirm") == "1":
@@ -129,6 +131,8 @@ class PaymentScreens:
             return self._page(template, db.session.get(Customer, customer.id), values, error,
                               400)
         flash(result.message, "success")
+        if values["invoice_id"] in values["alloc"]:
+            return redirect(url_for(f"invoice_{self.role}.details_view", id=values["invoice_id"]))
         return redirect(self.get_url(".details_view", id=result.details["payment_id"]))
 
     @expose("/allocate/", methods=("GET", "POST"))

@@ -147,13 +147,18 @@ def test_the_invoice_form_adds_a_line(app, page, sign_in, reports):
     seed_customers(app, "Invoiced")
     sign_in("owner")
     page.goto("/admin/owner/invoice/new/")
-    rows = page.locator("#lines > .inline-field-list > .inline-field")
-    expect(rows).to_have_count(0)
+    rows = page.locator("[data-testid=invoice-lines-editor] tbody tr.invoice-line")
+    expect(rows).to_have_count(1)  # a new invoice starts with one blank line
 
-    page.get_by_role("button", name="Add Lines").click()
+    page.get_by_role("button", name="Add a line").click()
 
-    expect(rows).to_have_count(1)
-    expect(rows.first.locator("#lines-0-description")).to_be_visible()
+    expect(rows).to_have_count(2)
+    added = rows.nth(1).get_by_label("Description")
+    expect(added).to_be_visible()
+    expect(added).to_be_focused()
+    added.fill("Second visit")
+    rows.nth(1).get_by_label("Unit price").fill("40")
+    expect(page.get_by_test_id("total-subtotal")).to_have_text("£40.00")
     assert reports == []
 
 

@@ -724,7 +724,7 @@ GET_PLANS = {
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
              "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
-             "view_as_view", "export_data_view", "revoke_view", "answer_view"}
+             "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view"}
 
 
 def screen_views(app, role: str) -> dict:
@@ -1131,7 +1131,7 @@ def test_no_list_action_gives_a_500(app, client, login, world):
                    "list_form_pk", label)
         posts_an_id = [rule for rule, name, _ in view._urls
                        if name in ("remove_view", "unblock_view", "issue_view",
-                                   "end_sessions_view")]
+                                   "end_sessions_view", "email_view")]
         for rule in posts_an_id:
             for label, value in values.items():
                 p.post(view.url + rule, [("id", value)], f"id ({rule})", label)
