@@ -4,7 +4,7 @@ The lines are a grid: one row per line, ``lines-<n>-<field>`` as Flask-Admin's i
 names them. What is posted is tidied before the form reads it (``tidy_lines``): rows left
 blank are ignored (the page offers a few empty rows, and works without JavaScript), a new
 row marked for removal is dropped, an existing line emptied of its description and price
-is removed, and every kept line gets its position from the order it is shown in, so lines
+is removed, and every kept line gets its position (1, 2, 3...) from the order it is shown in, so lines
 keep the order the user sees (the posted positions are not trusted).
 
 The totals the page shows are a preview of the server's own arithmetic
@@ -48,7 +48,7 @@ def tidy_lines(formdata) -> tuple[MultiDict, int]:
             removed.add(int(match[1]))
         else:
             kept_data.add(key, value)
-    position = 0
+    position = 0  # the kept lines are numbered 1, 2, 3... in the order shown
     for index in sorted(rows):
         row = rows[index]
         existing = bool((row.get("id") or "").strip())
@@ -59,8 +59,8 @@ def tidy_lines(formdata) -> tuple[MultiDict, int]:
         if existing and (blank or index in removed):
             kept_data.add(f"del-lines-{index}", "y")
         else:
-            row["position"] = str(position)
             position += 1
+            row["position"] = str(position)
         for name, value in row.items():
             kept_data.add(f"lines-{index}-{name}", value)
     return kept_data, position

@@ -167,7 +167,7 @@ def test_new_lines_keep_the_order_shown(app, client, people):
     assert saved.status_code == 302, flashes(text_of(saved))
     invoice = _invoice(app)
     assert [(line.position, line.description) for line in invoice.lines] == [
-        (0, "First"), (1, "Second"), (2, "Third")]
+        (1, "First"), (2, "Second"), (3, "Third")]
 
 
 def test_saving_lands_on_the_new_draft(app, client, people):
@@ -228,7 +228,7 @@ def test_editing_removes_and_renumbers_lines(app, client, people):
     assert saved.headers["Location"].endswith(f"details/?id={key}")
     invoice = _invoice(app)
     assert [(line.position, line.description, line.unit_price) for line in invoice.lines] == [
-        (0, "One", D("1.00")), (1, "Three", D("4.00")), (2, "Four", D("5.00"))]
+        (1, "One", D("1.00")), (2, "Three", D("4.00")), (3, "Four", D("5.00"))]
     assert invoice.total == D("10.00")
 
 
