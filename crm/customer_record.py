@@ -14,6 +14,8 @@ from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from crm.actions.duplicates import duplicates_of
+from crm.audit_sentences import Ref, sentence
+from crm.formatting import money
 from crm.models import (
     AuditEvent,
     Booking,
@@ -24,76 +26,46 @@ from crm.models import (
     Note,
     Payment,
     PortalAccount,
+    User,
     WorkAddress,
 )
-from crm.permissions import can, hidden_verbs, visible_fields
+from crm.permissions import can, hidden_verbs
 
 SECTION_LIMIT = 50
 TIMELINE_KINDS = ("all", "actions", "notes", "bookings", "money")
 ONGOING = ("enquiry", "confirmed")
+MONEY_MODELS = {"invoice": "Invoice", "credit note": "CreditNote", "payment": "Payment"}
 
 
 @dataclass(frozen=True)
 class Entry:
-    when: datetime
+    """One line of the timeline. ``when`` is a stored time (shown to the minute) or, for a
+    document that has only a date, a date (shown without a time); ``parts`` is its sentence
+    (text and ``Ref``s, see ``crm.audit_sentences``)."""
+
+    when: datetime | date
     kind: str  # actions / notes / bookings / money
-    text: str
+    parts: tuple
     who: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(p if isinstance(p, str) else p.text for p in self.parts)
+
+    @property
+    def timed(self) -> bool:
+        return isinstance(self.when, datetime)
 
 
 def _at(value) -> datetime:
-    return value if isinstance(value, datetime) else datetime.combine(value, datetime.min.time())
+    return value if isinstance(value, datetime) else datetime.combine(value, datetime.max.time())
 
 
-FIELD_LABELS = {
-    "email": "e-mail",
-    "email_opt_in": "e-mail consent",
-    "sms_opt_in": "text-message consent",
-    "post_opt_in": "post consent",
-    "customer_type": "type",
-    "third_party_reference": "accounts reference",
-    "creditor_days": "credit days",
-    "is_primary": "primary contact",
-}
-RELATED_MODELS = {"contacts": "Contact"}
-
-
-def _label(name: str) -> str:
-    return FIELD_LABELS.get(name, name.replace("_", " "))
-
-
-def _edit_text(event: AuditEvent, role: str) -> str | None:
-    """"edited county, postcode; contacts: 1 added, e-mail changed", naming only the fields
-    ``role`` may see; None when nothing it may see changed."""
-    details = event.details or {}
-    parts = []
-    fields = visible_fields(event.subject_type, details.get("fields", []), role)
-    if fields:
-        parts.append(", ".join(_label(f) for f in fields))
-    for name, change in (details.get("related") or {}).items():
-        said = [f"{change[k]} {k}" for k in ("added", "removed") if change.get(k)]
-        seen = visible_fields(RELATED_MODELS.get(name, name), change.get("fields", []), role)
-        if seen:
-            said.append(", ".join(_label(f) for f in seen) + " changed")
-        if said:
-            parts.append(f"{name}: " + ", ".join(said))
-    if not parts:
-        return None
-    return ("created with " if event.verb == "create" else "edited ") + "; ".join(parts)
-
-
-def _describe(event: AuditEvent, role: str) -> str | None:
-    """The timeline's sentence for ``event`` as ``role`` may read it (None: nothing)."""
-    details = event.details or {}
-    if event.verb == "merge":
-        merged = ", ".join(details.get("duplicates", []))
-        return f"merged {merged} into this customer" if merged else "merge"
-    if event.verb in ("create", "update") and ("fields" in details or "related" in details):
-        text = _edit_text(event, role)
-        if text is None and event.verb == "update":
-            return None  # only fields the role may not see changed
-        return text or "created"
-    return event.verb.replace("_", " ")
+def _money_entry(m) -> Entry:
+    number = m.number or ("payment" if m.kind == "payment" else f"draft #{m.id}")
+    status = m.status if m.kind != "payment" else f"by {m.status}"
+    return Entry(m.on, "money", (f"{m.kind} ", Ref(number, MONEY_MODELS[m.kind], m.id),
+                                 f" {money(m.amount)} ({status})"))
 
 
 def record_context(session: Session, customer: Customer, role: str, timeline_kind: str) -> dict:
@@ -123,23 +95,26 @@ def record_context(session: Session, customer: Customer, role: str, timeline_kin
         select(WorkAddress).where(or_(WorkAddress.customer_id == key, WorkAddress.landlord_id == key))
         .order_by(WorkAddress.id).limit(SECTION_LIMIT)
     ).all()
-    events = session.scalars(
-        select(AuditEvent).where(AuditEvent.subject_type == "Customer", AuditEvent.subject_id == key,
-                                 AuditEvent.verb.not_in(hidden_verbs(role)))
+    # Who did it by name where the actor is a colleague (one statement: joined, not looked up).
+    rows = session.execute(
+        select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.subject_type == "Customer", AuditEvent.subject_id == key,
+               AuditEvent.verb.not_in(hidden_verbs(role)))
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(SECTION_LIMIT)
     ).all()
-    described = ((e, _describe(e, role)) for e in events)
-    timeline = [Entry(e.created_at, "actions", text, e.actor_label)
-                for e, text in described if text is not None]
-    timeline += [Entry(n.created_at, "notes", f"{n.kind}: {n}") for n in notes]
-    timeline += [Entry(b.created_at, "bookings", f"booking {b.reference} {b.title} ({b.status})")
+    events = [event for event, _ in rows]
+    described = ((e, name, sentence(e, role)) for e, name in rows)
+    timeline = [Entry(e.created_at, "actions", tuple(parts), name or e.actor_label)
+                for e, name, parts in described if parts is not None]
+    timeline += [Entry(n.created_at, "notes", (f"{n.kind}: {n}",)) for n in notes]
+    timeline += [Entry(b.created_at, "bookings",
+                       ("booking ", Ref(b.reference, "Booking", b.id), f" {b.title} ({b.status})"))
                  for b in bookings]
     money = _money(session, key) if finance else []
-    timeline += [Entry(_at(m.on), "money", f"{m.kind} {m.number or ''} {m.amount:,.2f} ({m.status})")
-                 for m in money]
+    timeline += [_money_entry(m) for m in money]
     if timeline_kind != "all":
         timeline = [e for e in timeline if e.kind == timeline_kind]
-    timeline.sort(key=lambda e: e.when, reverse=True)
+    timeline.sort(key=lambda e: _at(e.when), reverse=True)
     merges = [
         e for e in events
         if can(role, "merge") and e.verb == "merge" and (e.details or {}).get("merge_id")
@@ -160,21 +135,21 @@ def record_context(session: Session, customer: Customer, role: str, timeline_kin
 def _money(session, key: int) -> list:
     """The customer's documents and payments, newest first, in one statement."""
     invoices = select(
-        literal("invoice").label("kind"), Invoice.number.label("number"),
+        literal("invoice").label("kind"), Invoice.id.label("id"), Invoice.number.label("number"),
         Invoice.issue_date.label("on"), Invoice.total.label("amount"),
         Invoice.status.label("status"), Invoice.outstanding.label("outstanding"),
     ).where(Invoice.customer_id == key)
     notes = select(
-        literal("credit note"), CreditNote.number, CreditNote.issue_date, CreditNote.total,
-        CreditNote.status, literal(None),
+        literal("credit note"), CreditNote.id, CreditNote.number, CreditNote.issue_date,
+        CreditNote.total, CreditNote.status, literal(None),
     ).where(CreditNote.customer_id == key)
     payments = select(
-        literal("payment"), Payment.reference, Payment.received_on, Payment.amount,
+        literal("payment"), Payment.id, Payment.reference, Payment.received_on, Payment.amount,
         Payment.method, literal(None),
     ).where(Payment.customer_id == key)
     union = union_all(invoices, notes, payments).subquery()
     return session.execute(
-        select(union).order_by(union.c.on.desc()).limit(SECTION_LIMIT)
+        select(union).order_by(union.c.on.desc(), union.c.id.desc()).limit(SECTION_LIMIT)
     ).all()
 
 

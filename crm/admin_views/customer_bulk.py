@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from flask import abort, request, send_file
+from flask import abort, redirect, request, send_file
 from flask_admin import expose
 from flask_admin.actions import action
 from sqlalchemy import Select, func, select
@@ -21,7 +21,7 @@ from sqlalchemy import Select, func, select
 from crm import mail
 from crm.actions import ActionError
 from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
-from crm.admin_views.adapters import record_ids, run_action
+from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.extensions import db
 from crm.models import Customer
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
@@ -200,8 +200,6 @@ class CustomerBulkMixin:
 
     @action("merge", "Merge…")
     def action_merge(self, ids):
-        from flask import redirect
-
         # Oldest first: the record entered first is the usual survivor (changeable on the page).
         return redirect(self.get_url(".merge_view", ids=sorted(record_ids(ids))))
 
@@ -281,9 +279,18 @@ class CustomerBulkMixin:
                 f"{spec.max_rows:,} at a time. Narrow the filter (by status, postcode, kind…) "
                 "and run it in parts. Nothing was changed.")
 
-    def _confirm_page(self, spec: Verb, selection, error: str | None = None, status: int = 200):
+    def _back_to(self, back: int | None = None) -> int | None:
+        """The customer whose page the action was started from (its buttons send ``back``):
+        cancelling or finishing leads back there instead of to the list."""
+        if back is None:
+            back = request.values.get("back", type=record_id)
+        return back
+
+    def _confirm_page(self, spec: Verb, selection, error: str | None = None, status: int = 200,
+                      back: int | None = None):
         if selection is None:
             return self._no_selection()
+        back = self._back_to(back)
         count = self._count(selection)
         too_many = self._too_many(spec, count)
         if too_many and not error:
@@ -311,7 +318,9 @@ class CustomerBulkMixin:
             runnable=count and not too_many,
             form=self._form_values() if request.method == "POST" else {},
             action_url=self.get_url(".bulk_view", verb=spec.name, **self._carried(spec)),
-            list_url=self.get_url(".index_view", **self._list_args()),
+            list_url=self.get_url(".details_view", id=back) if back else self.get_url(
+                ".index_view", **self._list_args()),
+            back=back,
         ), status
 
     def _carried(self, spec: Verb) -> dict:
@@ -358,9 +367,12 @@ class CustomerBulkMixin:
         )
         if error:
             return self._confirm_page(spec, selection, error, 400)
+        back = self._back_to()
         return self.render(
             "admin/crm/results.html", title=spec.title, result=result,
-            list_url=self.get_url(".index_view", **self._list_args()),
+            list_url=self.get_url(".details_view", id=back) if back else self.get_url(
+                ".index_view", **self._list_args()),
+            back_label="Back to the customer" if back else None,
         )
 
     def _download(self, spec: Verb, selection, form):

@@ -1,6 +1,8 @@
 """The customer's record page, the screen a coordinator lives in (its content comes from the
-read model ``crm.customer_record``), its buttons (notes, pinning, dormant/reactivate), and
-the rule that a merged-away customer's old URL leads to its survivor."""
+read model ``crm.customer_record``), its buttons (notes, pinning, dormant/reactivate), the
+rule that a merged-away customer's old URL leads to its survivor, and the reference page
+that opens any record named by its reference or number (``/ref/INV-000321/``), which is
+how a sentence's references link without a look-up per reference."""
 
 import tempfile
 
@@ -13,9 +15,14 @@ from crm.actions import ActionError
 from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, run_action
+from crm.admin_views.record_links import details_url, kind_of, parts_html
 from crm.customer_record import TIMELINE_KINDS, pinned_notes, record_context
 from crm.extensions import db
-from crm.models import Customer, Note
+from crm.models import Booking, CreditNote, Customer, Invoice, Note
+
+# What a reference is looked up by, per kind of record.
+REFERENCE_COLUMNS = {"Customer": Customer.reference, "Booking": Booking.reference,
+                     "Invoice": Invoice.number, "CreditNote": CreditNote.number}
 
 
 class CustomerRecordMixin:
@@ -79,6 +86,8 @@ class CustomerRecordMixin:
             kwargs["record"] = record_context(
                 db.session, model, self.role, kind if kind in TIMELINE_KINDS else "all"
             )
+            kwargs["sentence"] = lambda parts: parts_html(self.role, parts)
+            kwargs["link_to"] = lambda model_name, key: details_url(self.role, model_name, key)
         elif template == self.edit_template and isinstance(model, Customer) and model.id:
             # The pinned warning shows on every screen of the customer, the form included.
             kwargs["pinned"] = pinned_notes(db.session, model.id)
@@ -161,16 +170,37 @@ class CustomerRecordMixin:
 
     @expose("/status/<verb>/", methods=("POST",))
     def status_view(self, verb):
-        """Set dormant / reactivate one customer from its page: a single, reversible change,
-        so no confirmation page (the bulk forms have one)."""
+        """Reactivate one customer from its page (a single change back to normal). Set
+        dormant goes through the same confirmation page as the bulk action: it stops the
+        customer's reminders and messages, so it is said first and then confirmed."""
         from crm.actions import dormant
+        from crm.admin_views.customer_bulk import VERBS
 
-        actions = {"set_dormant": dormant.set_dormant, "reactivate": dormant.reactivate}
-        if verb not in actions:
+        if verb not in ("set_dormant", "reactivate"):
             abort(404)
         self.require(self.action_capabilities[verb])
         key = request.form.get("id", type=record_id)
         if key is None:
-            abort(400)
-        self._report(*run_action(actions[verb], selection=[key]))
+            # A form without its customer (or with a mangled one): say so, change nothing.
+            flash("No customer was given, so nothing was changed. Open the customer and use "
+                  "its button again.", "error")
+            return redirect(self.get_url(".index_view"))
+        if verb == "set_dormant":
+            return self._confirm_page(VERBS[verb], self._selected([key]), back=key)
+        self._report(*run_action(dormant.reactivate, selection=[key]))
         return self._back(key)
+
+    @expose("/ref/<path:ref>/")
+    def reference_view(self, ref):
+        """The record a reference or document number names ("C-000123", "B-000045",
+        "INV-000321", "CN-000004"), opened in this role's panel; 404 when there is none or
+        the role has no screen of it (a coordinator and an invoice)."""
+        model = kind_of(ref)
+        if model is None or len(ref) > 40:
+            abort(404)
+        column = REFERENCE_COLUMNS[model]
+        key = db.session.scalar(select(column.class_.id).where(column == ref))
+        target = details_url(self.role, model, key) if key is not None else None
+        if target is None:
+            abort(404)
+        return redirect(target)

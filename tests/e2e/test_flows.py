@@ -50,18 +50,25 @@ def test_owner_sees_balances_creates_and_edits_a_customer(app, page, sign_in):
 
     expect(page.locator(".alert")).to_contain_text("successfully created")
     created = row(page, "Dana Fresh")
-    expect(created.locator("td.col-email")).to_have_text("dana.fresh@example.com")
+    expect(created.locator("td.col-contact")).to_have_text("dana.fresh@example.com")
     expect(created.locator("td.col-postcode")).to_have_text("LS2 7AB")
 
-    created.get_by_title("Edit Record").click()
+    # The name opens the record page; its Edit button leads back to it after saving.
+    created.get_by_role("link", name="Dana Fresh").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dana Fresh")
+    page.get_by_test_id("edit-record").click()
     expect(page.locator("#town")).to_be_visible()
     page.locator("#town").fill("York")
     page.get_by_role("button", name="Save", exact=True).click()
 
     expect(page.locator(".alert")).to_contain_text("successfully saved")
-    row(page, "Dana Fresh").get_by_title("View Record").click()
-    town = page.locator("table.searchable tr", has=page.locator("b", has_text=re.compile("^Town$")))
-    expect(town.locator("td").nth(1)).to_have_text("York")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dana Fresh")
+    expect(page.get_by_test_id("address")).to_contain_text("York")
+    expect(page.get_by_test_id("address")).to_contain_text("LS2 7AB")
+    # the timeline says what was changed, and who did it
+    page.get_by_test_id("tab-timeline").click()
+    expect(page.get_by_test_id("timeline")).to_contain_text("changed Town")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Owner")
 
 
 def test_coordinator_never_sees_money(app, page, sign_in):
@@ -77,11 +84,13 @@ def test_coordinator_never_sees_money(app, page, sign_in):
     assert "Balance" not in page.content()
     assert not MONEY.search(page.content())
 
-    row(page, "Bea Whitfield").get_by_title("View Record").click()
-    expect(page.locator("table.searchable")).to_contain_text("Whitfield")
-    details = page.locator("table.searchable").inner_text()
+    row(page, "Bea Whitfield").get_by_role("link", name="Bea Whitfield").click()
+    expect(page.get_by_test_id("customer-summary")).to_contain_text("Whitfield")
+    details = page.locator("main").inner_text()
     assert not re.search("Balance|Overdue|Account credit", details, re.I)
     assert not MONEY.search(page.content())
+    expect(page.get_by_test_id("money-indicators")).to_have_count(0)
+    expect(page.get_by_test_id("tab-money")).to_have_count(0)
     expect(page.locator(".navbar .dropdown-toggle", has_text="Money")).to_have_count(0)
 
     # A link copied from an owner opens the coordinator's own, gated view.

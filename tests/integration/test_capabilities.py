@@ -65,6 +65,8 @@ UNMARKED = {
     "edit_view": "the customer's (Flask-Admin's form after the tombstone and redaction "
                  "redirects) and the credit note's (only says it cannot be edited)",
     "details_view": "the customer's: Flask-Admin's details after the tombstone redirect",
+    "reference_view": "the customer's: only redirects to the record's own page in the same "
+                      "role's panel, which checks its own capability (none: a 404)",
     "action_view": "checks each menu entry's own capability (probed per entry below)",
     "ajax_lookup": "Flask-Admin's look-up with its offset and limit kept in range; gated like "
                    "it, by the view's own capability",

@@ -700,6 +700,16 @@ def plan_outbox_attachment(ctx: Ctx) -> None:
                    ["name", "index"], ctx.values)
 
 
+def plan_reference(ctx: Ctx) -> None:
+    """/ref/<reference>/ (the record a reference names): every value as the whole path
+    segment and after each prefix it knows ("INV-" + value), percent-encoded as a link
+    would be."""
+    for label, value in ctx.values("ref").items():
+        raw = value.data if isinstance(value, Raw) else str(value).encode("utf-8", "surrogatepass")
+        for prefix in (b"", b"C-", b"B-", b"INV-", b"CN-"):
+            ctx.p.get(f"{ctx.base}/ref/{quote(prefix + raw, safe='')}/", {}, "ref (path)", label)
+
+
 GET_PLANS = {
     "index_view": plan_list,
     "export": plan_export,
@@ -710,6 +720,7 @@ GET_PLANS = {
     "bulk_view": plan_bulk,
     "merge_view": plan_merge,
     "undo_merge_view": plan_undo,
+    "reference_view": plan_reference,
     "statement_view": _plan_statement("/statement/"),
     "statement_pdf_view": _plan_statement("/statement/pdf/"),
     "record_view": plan_record,

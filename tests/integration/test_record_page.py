@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 
 from crm.extensions import db
-from crm.models import AuditEvent, Customer, Note
+from crm.models import AuditEvent, Booking, Customer, Invoice, Note
 from tests import factories as f
 from tests.integration.helpers import (
     by_testid,
@@ -54,10 +54,10 @@ def test_the_summary_shows_the_name_status_and_for_an_owner_the_money(client, lo
     html = page_of(client, "owner", person["id"])
 
     summary = by_testid(html, "customer-summary")[0]
-    assert f"{person['ref']} · Bea Whitfield" in summary
+    assert f"Bea Whitfield {person['ref']}" in summary
     assert by_testid(html, "status-badge") == ["active"]
     money = by_testid(html, "money-indicators")[0]
-    assert "Balance 1,234.56" in money and "Overdue 1,234.56 for 5 days" in money
+    assert "Balance £1,234.56" in money and "Overdue £1,234.56 for 5 days" in money
     assert by_testid(html, "tab-money") == ["Money"]
     assert "1,234.56" in by_testid(html, "money-tab")[0]
     assert by_testid(html, "pinned-banner") == []
@@ -76,12 +76,13 @@ def test_the_money_tab_leads_to_the_statement_and_the_money_actions(client, logi
     for target in (f"/admin/{role}/payment/record/?customer_id={key}",
                    f"/admin/{role}/payment/allocate/?customer_id={key}",
                    f"/admin/{role}/credit_note/raise/?customer_id={key}",
-                   f"/admin/{role}/invoice/new/"):
+                   f"/admin/{role}/invoice/new/?customer_id={key}"):
         assert f'href="{target}"' in actions, target
     # and each leads somewhere real
     statement = client.get(f"/admin/{role}/customer/statement/?id={key}")
     assert statement.status_code == 200 and "1,234.56" in text_of(statement)
     assert client.get(f"/admin/{role}/payment/record/?customer_id={key}").status_code == 200
+    assert client.get(f"/admin/{role}/invoice/new/?customer_id={key}").status_code == 200
 
 
 def test_a_coordinator_sees_no_balance_and_no_money_tab(client, login, person):
@@ -235,15 +236,27 @@ def test_the_timeline_shows_what_was_done_and_by_whom(app, client, login, person
     client.post("/admin/owner/customer/note/",
                 data={"customer_id": str(person["id"]), "kind": "note", "body": "Met at fair."})
 
-    timeline = by_testid(page_of(client, "owner", person["id"]), "timeline")[0]
-    assert "add note owner@example.com" in timeline
+    html = page_of(client, "owner", person["id"])
+    timeline = by_testid(html, "timeline")[0]
+    # what was done, then who did it (the colleague's name, not an e-mail address)
+    assert "added a note Owner" in timeline
     assert "note: Met at fair." in timeline
     assert "Summer ball (confirmed)" in timeline
-    assert "invoice" in timeline and "1,234.56" in timeline
+    assert "invoice INV-000001 £1,234.56 (issued)" in timeline
+    # one date style; an invoice has a date, not a time, so no "00:00" is made up for it
+    assert re.search(r"\b\d{1,2} [A-Z][a-z]{2} \d{4} money invoice INV-000001", timeline)
+    assert not re.search(r"\d\d:\d\d money", timeline)
+    assert re.search(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d notes note: Met at fair\.", timeline)
+    # the documents it names open their own pages
+    with app.app_context():
+        invoice_id = db.session.query(Invoice.id).filter_by(number="INV-000001").scalar()
+        booking_id = db.session.query(Booking.id).filter_by(customer_id=person["id"]).scalar()
+    assert f'<a href="/admin/owner/invoice/details/?id={invoice_id}">INV-000001</a>' in html
+    assert f'<a href="/admin/owner/booking/details/?id={booking_id}">B-' in html
 
     notes_only = by_testid(page_of(client, "owner", person["id"], timeline="notes"), "timeline")[0]
     assert "Met at fair." in notes_only
-    assert "Summer ball" not in notes_only and "add note" not in notes_only
+    assert "Summer ball" not in notes_only and "added a note" not in notes_only
 
 
 def test_the_duplicates_tab_lists_a_customer_with_the_same_email(app, client, login,
@@ -308,36 +321,58 @@ def test_what_a_customer_typed_is_escaped_on_the_record_page(app, client, login,
 
 
 # --- status buttons (crm.actions.dormant) ------------------------------------------------------
+def set_dormant_from_the_page(client, role: str, key: int) -> str:
+    """Press "Set dormant…" on the record page, read the confirmation, confirm it; the
+    results page, whose link leads back to the customer."""
+    asked = client.post(f"/admin/{role}/customer/status/set_dormant/", data={"id": str(key)})
+    assert asked.status_code == 200
+    page = text_of(asked)
+    assert by_testid(page, "confirm-button") == ["Set dormant: 1 customer"]
+    assert f'href="{details(role, key)}" data-testid="confirm-cancel"' in page
+    form = page.split('data-testid="confirm-form"', 1)[1].split("</form>", 1)[0]
+    assert f'name="ids" value="{key}"' in form and f'name="back" value="{key}"' in form
+    done = client.post(f"/admin/{role}/customer/bulk/set_dormant/",
+                       data={"ids": str(key), "back": str(key), "confirm": "1"})
+    assert done.status_code == 200
+    html = text_of(done)
+    assert by_testid(html, "results-back") == ["Back to the customer"]
+    assert f'href="{details(role, key)}" data-testid="results-back"' in html
+    return html
+
+
 def test_set_dormant_and_reactivate_from_the_page(app, client, login, person):
     login("coordinator")
     html = page_of(client, "coordinator", person["id"])
-    assert by_testid(html, "set-dormant") == ["Set dormant"]
+    assert by_testid(html, "set-dormant") == ["Set dormant…"]
 
-    response = client.post("/admin/coordinator/customer/status/set_dormant/",
-                           data={"id": str(person["id"])})
-    assert response.status_code == 302
-    html = text_of(client.get(response.headers["Location"]))
+    # asking is not doing: the button leads to a confirmation, nothing changes yet
+    client.post("/admin/coordinator/customer/status/set_dormant/", data={"id": str(person["id"])})
+    assert load(app, Customer, person["id"], "status") == {"status": "active"}
+
+    done = set_dormant_from_the_page(client, "coordinator", person["id"])
+    assert by_testid(done, "result-changed")[0].startswith(f"1 changed: {person['ref']}")
+    html = page_of(client, "coordinator", person["id"])
     assert load(app, Customer, person["id"], "status") == {"status": "dormant"}
     assert by_testid(html, "status-badge") == ["dormant"]
     assert by_testid(html, "reactivate") == ["Reactivate"] and by_testid(html, "set-dormant") == []
-    assert any("dormant" in message.lower() for message in flashes(html))
-    assert "dormant" in by_testid(html, "timeline")[0]
+    assert "set dormant Coordinator" in by_testid(html, "timeline")[0]
 
     response = client.post("/admin/coordinator/customer/status/reactivate/",
                            data={"id": str(person["id"])})
+    assert response.headers["Location"].endswith(details("coordinator", person["id"]))
     html = text_of(client.get(response.headers["Location"]))
     assert load(app, Customer, person["id"], "status") == {"status": "active"}
     assert by_testid(html, "status-badge") == ["active"]
+    assert any("reactivated" in message.lower() for message in flashes(html))
 
 
 def test_set_dormant_twice_says_it_already_was(app, client, login, person):
     login("owner")
-    client.post("/admin/owner/customer/status/set_dormant/", data={"id": str(person["id"])})
-    response = client.post("/admin/owner/customer/status/set_dormant/",
-                           data={"id": str(person["id"])})
+    set_dormant_from_the_page(client, "owner", person["id"])
+    html = set_dormant_from_the_page(client, "owner", person["id"])
 
-    html = text_of(client.get(response.headers["Location"]))
-    assert any("already dormant" in message for message in flashes(html))
+    assert "already dormant" in html
+    assert by_testid(html, "result-changed")[0].startswith("0 changed")
     assert count_rows(app, AuditEvent, AuditEvent.verb.like("%dormant%")) == 1
 
 
@@ -347,17 +382,27 @@ def test_status_buttons_refuse_a_forged_request(app, client, login, person):
                        data={"id": str(person["id"])}).status_code == 404
     assert client.post("/admin/owner/customer/status/set_dormant/", csrf=False,
                        data={"id": str(person["id"])}).status_code == 400
-    assert client.post("/admin/owner/customer/status/set_dormant/", data={}).status_code == 400
+    # a form without its customer, or with a mangled one: a message, nothing changed
+    for data in ({}, {"id": "abc"}, {"id": "99999999999"}):
+        for verb in ("set_dormant", "reactivate"):
+            response = client.post(f"/admin/owner/customer/status/{verb}/", data=data)
+            assert response.status_code == 302, (verb, data)
+            html = text_of(client.get(response.headers["Location"]))
+            assert "No customer was given, so nothing was changed." in " ".join(flashes(html))
+    # confirming without the customer chosen says so too
+    refused = client.post("/admin/owner/customer/bulk/set_dormant/",
+                          data={"back": str(person["id"]), "confirm": "1"})
+    assert refused.status_code == 400 and "Nothing was changed." in text_of(refused)
     assert load(app, Customer, person["id"], "status") == {"status": "active"}
 
 
 # --- the timeline after a bulk action on several customers -------------------------------------
-BULK_TIMELINE = {
+BULK_TIMELINE = {  # what the timeline says, then who did it
     "set_dormant": "set dormant",
-    "deactivate": "deactivate",
-    "block_email": "block email",
-    "redact": "redact",
-    "delete": "archive",
+    "deactivate": "deactivated (do not work with again)",
+    "block_email": "blocked the e-mail address",
+    "redact": "redacted (personal data erased)",
+    "delete": "archived",
 }
 
 
@@ -379,4 +424,39 @@ def test_a_bulk_action_on_several_customers_shows_on_each_timeline(app, client, 
 
     for key in keys:
         timeline = by_testid(page_of(client, "owner", key, timeline="actions"), "timeline")[0]
-        assert f"{BULK_TIMELINE[verb]} owner@example.com" in timeline, (key, timeline)
+        assert f"{BULK_TIMELINE[verb]} Owner" in timeline, (key, timeline)
+
+
+# --- references that open their records -------------------------------------------------------
+def test_a_reference_opens_its_record_in_the_viewers_own_panel(app, client, login,
+                                                               other_client, person):
+    with app.app_context():
+        invoice_id = db.session.query(Invoice.id).filter_by(number="INV-000001").scalar()
+        booking = db.session.query(Booking).filter_by(customer_id=person["id"]).one()
+        booking_id, booking_ref = booking.id, booking.reference
+    login("owner")
+    for ref, target in ((person["ref"], details("owner", person["id"])),
+                        ("INV-000001", f"/admin/owner/invoice/details/?id={invoice_id}"),
+                        (booking_ref, f"/admin/owner/booking/details/?id={booking_id}")):
+        response = client.get(f"/admin/owner/customer/ref/{ref}/")
+        assert response.status_code == 302, ref
+        assert response.headers["Location"].endswith(target), ref
+        assert client.get(response.headers["Location"]).status_code == 200
+
+    # a coordinator has no invoice screen: the reference opens nothing (and says nothing)
+    coordinator = other_client("coordinator")
+    assert coordinator.get("/admin/coordinator/customer/ref/INV-000001/").status_code == 404
+    moved = coordinator.get(f"/admin/coordinator/customer/ref/{booking_ref}/")
+    assert moved.headers["Location"].endswith(f"/admin/coordinator/booking/details/?id={booking_id}")
+    # unknown numbers and what is not a reference at all
+    for ref in ("INV-999999", "C-999999", "X-1", "INV-000001x", "../../etc"):
+        assert client.get(f"/admin/owner/customer/ref/{ref}/").status_code == 404, ref
+
+
+def test_a_coordinators_record_page_links_what_it_may_open_and_no_money(client, login, person):
+    login("coordinator")
+    html = page_of(client, "coordinator", person["id"])
+
+    assert "/admin/coordinator/booking/details/?id=" in html  # the booking opens
+    assert "/invoice/" not in html and "INV-000001" not in html
+    assert "/admin/owner/" not in html

@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("crm.extensions", "crm.ledger", "crm.ledger_totals", "crm.statements", "crm.documents",
                   "crm.blocklist", "crm.search_index", "crm.session_hooks", "crm.business")),
     ("actions", ("crm.actions",)),
-    ("read models", ("crm.customer_record", "crm.portal_scope", "crm.dashboard")),
+    ("read models", ("crm.customer_record", "crm.portal_scope", "crm.dashboard",
+                     "crm.audit_sentences")),
     ("screens", ("crm.admin_views", "crm.auth", "crm.portal")),
     ("entry", ("crm.cli",)),  # and the package itself, create_app (crm/__init__.py)
 ]
