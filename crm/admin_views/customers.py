@@ -1,8 +1,9 @@
 """Customers menu: customers (contacts inline), contacts, branches, tags."""
 
+import re
 from datetime import date, timedelta
 
-from flask import flash
+from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
@@ -16,11 +17,12 @@ from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
-from crm.admin_views.formatters import customer_link
+from crm.admin_views.formatters import customer_link, money_cell
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
 from crm.admin_views.spec import CrmModelView
 from crm.admin_views.statements import StatementMixin
 from crm.extensions import db
+from crm.formatting import number
 from crm.models import Branch, Contact, Customer, Tag
 from crm.models.customer import (
     ADDRESS_STATUSES,
@@ -77,7 +79,37 @@ class OverdueForMoreThanFilter(sqla_filters.BaseSQLAFilter):
 
 def _overdue_days(view, context, model, name):
     days = model.overdue_days
-    return "" if days is None else f"{days} days"
+    return "" if days is None else f"{number(days)} days"
+
+
+def _name(view, context, model, name):
+    """The name, linking to the record (also without JavaScript), the reference under it."""
+    return Markup('<a class="row-name" href="{}{}">{}</a><small class="ref">{}</small>').format(
+        view.details_url_prefix(), model.id, model.display_name, model.reference or "")
+
+
+def _contact(view, context, model, name):
+    lines = [value for value in (model.email, model.phone) if value]
+    return Markup("").join(Markup('<span class="line">{}</span>').format(v) for v in lines)
+
+
+def _status(view, context, model, name):
+    """The status as a badge, with "blocked" and "redacted" beside it when they apply."""
+    badges = [Markup('<span class="badge status-{0}">{0}</span>').format(model.status)]
+    if model.email_blocked:
+        badges.append(Markup('<span class="badge status-blocked">blocked</span>'))
+    if model.redacted_at is not None:
+        badges.append(Markup('<span class="badge status-redacted">redacted</span>'))
+    return Markup(" ").join(badges)
+
+
+def _overdue(view, context, model, name):
+    """The overdue amount in red, and for how long under it."""
+    cell = money_cell(model.overdue_amount, alert=True)
+    days = model.overdue_days
+    if model.overdue_amount and days is not None:
+        cell += Markup('<small class="age">{} days</small>').format(number(days))
+    return cell
 
 
 def _overdue_days_export(view, context, model, name):
@@ -87,6 +119,24 @@ def _overdue_days_export(view, context, model, name):
 
 def _tags(view, context, model, name):
     return ", ".join(tag.name for tag in model.tags)
+
+
+class ArchivedFilter(sqla_filters.BaseSQLAFilter):
+    """Archived customers: included (every status) or only them. The list hides archived
+    customers unless a filter on the status asks for them; this one is what "show them"
+    beside the count applies."""
+
+    def __init__(self):
+        super().__init__(Customer.status, "Archived customers",
+                         options=(("included", "included"), ("only", "only")))
+
+    def apply(self, query, value, alias=None):
+        if value == "only":
+            return query.filter(Customer.status == "archived")
+        return query
+
+    def operation(self):
+        return "are"
 
 
 class ContactInline(InlineFormAdmin):
@@ -117,9 +167,16 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
     delete_capability = "delete"
     form_base_class = NameRequiredForm
     column_list = [
-        "reference", "display_name", "customer_type", "kind", "status", "email", "email_blocked",
-        "phone", "postcode", "tags", "balance", "account_credit", "overdue_amount", "overdue_days",
+        "reference", "display_name", "contact", "email", "phone", "postcode", "customer_type",
+        "kind", "status", "email_blocked", "tags", "balance", "account_credit", "overdue_amount",
+        "overdue_days",
     ]
+    # What fits a 1366 px screen (the reference is under the name, the overdue age under the
+    # amount); the rest is one tick away in the list's Columns menu. Money leaves with the
+    # role's other money columns.
+    default_columns = ("display_name", "contact", "postcode", "status", "tags", "balance",
+                       "overdue_amount")
+    count_nouns = ("customer", "customers")
     column_details_list = [
         "reference", "kind", "customer_type", "status", "title", "first_name", "surname",
         "company_name", "email", "email_blocked", "phone", "address_line_1", "address_line_2",
@@ -165,9 +222,11 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         AgingFilter(),  # the dashboard's aging bars open the list through it
         sqla_filters.FilterEqual(Customer.price_book, "Price book"),
         sqla_filters.FilterEqual(Customer.third_party_reference, "Third-party reference"),
+        ArchivedFilter(),
     ]
     column_labels = {
         "display_name": "Name",
+        "overdue_amount": "Overdue",
         "customer_type": "Type",
         "overdue_days": "Overdue for",
         "oldest_overdue_on": "Oldest overdue due date",
@@ -178,7 +237,9 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         "email_blocked": "Blocked",
         "redacted_at": "Redacted",
     }
-    column_formatters = {"overdue_days": _overdue_days, "tags": _tags, "email_blocked": _blocked}
+    column_formatters = {"overdue_days": _overdue_days, "tags": _tags, "email_blocked": _blocked,
+                         "display_name": _name, "contact": _contact, "status": _status,
+                         "overdue_amount": _overdue}
     column_formatters_export = {"overdue_days": _overdue_days_export, "tags": _tags,
                                 "email_blocked": _yes_no}
     form_choices = {
@@ -223,6 +284,21 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         return any(
             getattr(self._filters[idx], "column", None) is column for idx, _, _ in filters or ()
         )
+
+    # --- the note beside the count: archived customers are hidden -------------------------
+    def hides_archived(self, filters) -> bool:
+        """Whether this page leaves archived customers out: none of its (valid) filters,
+        ``active_filters`` of the list template, is on the status."""
+        return not self._filters_on(Customer.status, filters)
+
+    def show_archived_url(self) -> str:
+        """This list, as it is, with archived customers included."""
+        arg = next(key for key, (_, flt) in self._filter_args.items()
+                   if isinstance(flt, ArchivedFilter))
+        args = {k: v for k, v in request.args.items() if k != "page"}
+        positions = [int(m.group(1)) for k in args if (m := re.match(r"flt(\d+)_", k))]
+        args[f"flt{max(positions, default=-1) + 1}_{arg}"] = "included"
+        return self.get_url(".index_view", **args)
 
     def validate_form(self, form) -> bool:
         ok = super().validate_form(form)

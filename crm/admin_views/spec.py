@@ -14,7 +14,7 @@ delete naming the fields changed (never their values).
 
 import json
 import logging
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from flask import Response, abort, flash, request
@@ -39,9 +39,11 @@ from crm.admin_views.adapters import (
     record_ids,
 )
 from crm.admin_views.filters import FilterConverter
-from crm.admin_views.formatters import money_format
+from crm.admin_views.formatters import is_money_column, money_format
+from crm.admin_views.list_settings import ListSettingsMixin
 from crm.admin_views.paging import PagedList
 from crm.extensions import db
+from crm.formatting import day, moment
 from crm.ledger import LedgerError
 from crm.models.audit import record
 from crm.permissions import allowed, can, roles_with
@@ -71,7 +73,7 @@ def _item_name(item) -> str:
     return getattr(column, "key", None) or getattr(column, "name", None) or str(column)
 
 
-class CrmModelView(RoleAccess, PagedList, ModelView):
+class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
     """A spec: configure it like any ModelView, with every surface listed explicitly.
 
     ``capability`` says who gets the view at all; ``create_capability``,
@@ -94,13 +96,19 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
     export_max_rows = 0
     column_display_pk = False
     column_auto_select_related = True
+    # What a person reads: amounts, dates and times through crm.formatting ("£1,234.50",
+    # "4 Dec 2026", "4 Dec 2026, 14:05" in the business's time zone). Exports keep raw values.
     column_type_formatters = {
         **ModelView.column_type_formatters,
         Decimal: money_format,
+        datetime: lambda view, value, name=None: moment(value),  # before date: a subclass
+        date: lambda view, value, name=None: day(value),
     }
     column_type_formatters_detail = {
         **DETAIL_FORMATTERS,
         Decimal: money_format,
+        datetime: lambda view, value, name=None: moment(value),  # before date: a subclass
+        date: lambda view, value, name=None: day(value),
     }
     column_type_formatters_export = {
         type(None): lambda view, value, name=None: "",
@@ -138,6 +146,13 @@ class CrmModelView(RoleAccess, PagedList, ModelView):
                 a.errors = [*a.errors, message]
                 ok = False
         return ok
+
+    def is_money_column(self, name: str) -> bool:
+        """Whether a list column holds amounts (its header is right-aligned like its cells)."""
+        cache = self.__dict__.setdefault("_money_columns", {})
+        if name not in cache:
+            cache[name] = is_money_column(self, name)
+        return cache[name]
 
     def get_list_row_actions(self):
         """View and edit per row; delete lives on the record's page and in the bulk actions

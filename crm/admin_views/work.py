@@ -1,7 +1,10 @@
 """Work menu: work addresses, service reminders, leads, bookings, notes."""
 
+from datetime import date
+
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.actions.block_email import ensure_record_not_blocked
@@ -11,6 +14,7 @@ from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
+from crm.formatting import day, number, wall
 from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import STAFF_NOTE_KINDS
@@ -66,12 +70,52 @@ class ServiceReminderView(CrmModelView):
                                        "page_size": 10}}
 
 
+LONG_OVERDUE_DAYS = 90  # past this a reminder stands out on the due list
+
+
+def _how_long(days: int) -> str:
+    """A span of days as a person says it: "5 days", "3 weeks", "4 months", "1 year 2 months"."""
+    if days < 14:
+        return f"{number(days)} day{'' if days == 1 else 's'}"
+    if days < 61:
+        return f"{number(days // 7)} weeks"
+    months = days * 12 // 365
+    if months < 12:
+        return f"{number(months)} months"
+    years, months = divmod(months, 12)
+    text = f"{number(years)} year{'' if years == 1 else 's'}"
+    return text + (f" {number(months)} month{'' if months == 1 else 's'}" if months else "")
+
+
+def _overdue_for(view, context, model, name):
+    """How long past its date a reminder is; a long-overdue one as a red badge."""
+    days = (date.today() - model.due_on).days
+    if days < 0:
+        ahead = -days
+        soon = "tomorrow" if ahead == 1 else f"in {_how_long(ahead)}"
+        return Markup('<span class="due-soon">due {}</span>').format(soon)
+    if days == 0:
+        return Markup('<span class="overdue">due today</span>')
+    if days >= LONG_OVERDUE_DAYS:
+        return Markup('<span class="badge overdue-long">{} overdue</span>').format(
+            _how_long(days))
+    return Markup('<span class="overdue">{} overdue</span>').format(_how_long(days))
+
+
+def _due_on(view, context, model, name):
+    return day(model.due_on)
+
+
 class DueReminderView(ServiceReminderView):
     """The due list: reminders still due at active work addresses of active customers, so a
-    dormant customer's reminders drop off it (and come back when it is reactivated)."""
+    dormant customer's reminders drop off it (and come back when it is reactivated). Oldest
+    first, each saying how long overdue it is; a long-overdue one stands out."""
 
     can_create = False
     column_default_sort = ("due_on", False)
+    column_list = ["due_on", "overdue_for", "description", "work_address"]
+    column_labels = {"due_on": "Due", "overdue_for": "Overdue", "work_address": "Work address"}
+    column_formatters = {"overdue_for": _overdue_for, "due_on": _due_on}
 
     def base_query(self):
         from crm.actions.dormant import due_reminders_query
@@ -126,7 +170,10 @@ class BookingView(CrmModelView):
                       "starts_at",
                       MoneyGreater(Booking.value, "Value")]
     column_default_sort = ("starts_at", True)
-    column_formatters = {"customer": customer_link}
+    # A booking's times are kept as the local clock reads them: shown as they are.
+    column_formatters = {"customer": customer_link,
+                         "starts_at": lambda v, c, m, n: wall(m.starts_at),
+                         "ends_at": lambda v, c, m, n: wall(m.ends_at)}
     column_formatters_export = {"customer": export_str("customer"),
                                 "work_address": export_str("work_address")}
     form_choices = {"status": choices(BOOKING_STATUSES), "attribution": choices(ATTRIBUTIONS)}

@@ -171,10 +171,12 @@ def test_blocking_from_the_list_flags_the_customer_with_a_badge_and_filter(app, 
         arg = blocked_filter(app, role)
         flagged = text_of(browser.get(url(role, "customer"), query_string={arg: "1"}))
         assert sorted(list_row_ids(flagged)) == sorted([ids["spammer"], ids["twin"]])
-        assert cells(flagged, "email_blocked") == ["blocked", "blocked"]
+        # the flag is a badge beside the status
+        assert cells(flagged, "status") == ["active blocked", "active blocked"]
+        assert flagged.count('<span class="badge status-blocked">blocked</span>') == 2
         unflagged = text_of(browser.get(url(role, "customer"), query_string={arg: "0"}))
         assert list_row_ids(unflagged) == [ids["clean"]]
-        assert cells(unflagged, "email_blocked") == [""]
+        assert cells(unflagged, "status") == ["active"]
 
     record = text_of(client.get(url("coordinator", "customer", f"details/?id={ids['spammer']}")))
     assert by_testid(record, "blocked-badge") == ["e-mail blocked"]

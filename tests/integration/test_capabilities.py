@@ -70,6 +70,11 @@ UNMARKED = {
     "action_view": "checks each menu entry's own capability (probed per entry below)",
     "ajax_lookup": "Flask-Admin's look-up with its offset and limit kept in range; gated like "
                    "it, by the view's own capability",
+    "columns_view": "the user's own columns of a list they can open (gated by the view's "
+                    "capability); only the columns their role's list offers",
+    "save_filter_view": "the user's own saved filter of a list they can open (gated by the "
+                        "view's capability); only that list's own query arguments",
+    "delete_filter_view": "deletes only the signed-in user's own saved filter",
 }
 BUILT_IN = {name for _, name, _ in ModelView._urls}
 

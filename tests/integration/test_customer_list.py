@@ -1,13 +1,24 @@
 """The customer list past the exact-count cap: more matches than the cap show
-"More than N matches" and previous/next paging; under it, the exact number. And the Name
-column sorts by surname."""
+"More than N matches" and previous/next paging; under it, the exact number. The Name
+column sorts by surname. Archived customers are hidden, and the count says so."""
+
+import re
+from html import unescape
 
 import pytest
 from sqlalchemy import insert
 
 from crm.extensions import db
 from crm.models import Customer
-from tests.integration.helpers import list_row_ids, text_of, url, view_for
+from tests.integration.helpers import (
+    by_testid,
+    customer,
+    filter_arg,
+    list_row_ids,
+    text_of,
+    url,
+    view_for,
+)
 
 CAP = 50
 
@@ -64,9 +75,12 @@ def test_past_the_cap_a_search_or_filter_under_it_counts_exactly(client, capped)
 def test_under_the_cap_the_list_shows_the_exact_number(client, sixty):
     page = text_of(client.get(url("owner", "customer")))
 
-    assert "60 matches" in page
+    # the whole list counts its customers; a search or a filter counts its matches
+    assert by_testid(page, "match-count")[0].startswith("60 customers")
     assert "More than" not in page
     assert "page=2" in _pager_links(page)
+    searched = text_of(client.get(url("owner", "customer"), query_string={"search": "name"}))
+    assert by_testid(searched, "match-count")[0].startswith("60 matches")
 
 
 def test_the_name_column_sorts_by_surname(app, client, sixty):
@@ -80,3 +94,40 @@ def test_the_name_column_sorts_by_surname(app, client, sixty):
     assert f"?sort={name}&amp;" in page  # the header offers it
     assert "Name00" in ascending.split("Name01", 1)[0]
     assert "Name59" in descending.split("Name58", 1)[0]
+
+
+# --- archived customers: hidden, and the count says so ---------------------------------------
+@pytest.fixture
+def shelved(app, login):
+    login("owner")
+    with app.app_context():
+        live = customer(db.session, surname="Livewell")
+        gone = customer(db.session, surname="Gonaway", status="archived")
+        db.session.commit()
+        return {"live": live.id, "gone": gone.id}
+
+
+def test_the_count_says_archived_customers_are_hidden_and_shows_them_on_request(
+        app, client, shelved):
+    page = text_of(client.get(url("owner", "customer")))
+
+    assert list_row_ids(page) == [shelved["live"]]
+    assert by_testid(page, "match-count") == ["1 customer · archived hidden — show"]
+    show = re.search(r'<a href="([^"]+)" data-testid="show-archived">', page).group(1)
+
+    everyone = text_of(client.get(unescape(show)))
+    assert sorted(list_row_ids(everyone)) == sorted(shelved.values())
+    assert by_testid(everyone, "archived-note") == []  # nothing hidden any more
+    assert by_testid(everyone, "match-count") == ["2 matches"]
+
+    only = text_of(client.get(url("owner", "customer"), query_string={
+        filter_arg(app, "owner", "Archived customers", "are"): "only"}))
+    assert list_row_ids(only) == [shelved["gone"]]
+
+
+def test_showing_archived_customers_keeps_the_search(client, shelved):
+    page = text_of(client.get(url("owner", "customer"), query_string={"search": "gonaway"}))
+
+    assert list_row_ids(page) == []
+    show = re.search(r'<a href="([^"]+)" data-testid="show-archived">', page).group(1)
+    assert list_row_ids(text_of(client.get(unescape(show)))) == [shelved["gone"]]

@@ -735,7 +735,8 @@ GET_PLANS = {
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
              "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
-             "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view"}
+             "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view",
+             "columns_view", "save_filter_view", "delete_filter_view"}
 
 
 def screen_views(app, role: str) -> dict:
@@ -1156,6 +1157,30 @@ def test_no_list_action_gives_a_500(app, client, login, world):
                 p.post(f"{view.url}/note/", [("customer_id", value), ("body", "Hi")],
                        "customer_id (note)", label)
     fail_on(p)
+
+
+def test_no_list_setting_gives_a_500(app, other_client, world):
+    """Every list's Columns and Saved filters menus (crm/admin_views/list_settings.py):
+    forged column names, filter names, list queries and ids, for the owner and the
+    coordinator (whose lists leave the money columns out)."""
+    values = FULL if EVERYTHING else SMALL
+    for role in ("owner", "coordinator"):
+        p = Prober(other_client(role))
+        for view in screen_views(app, role).values():
+            if not isinstance(view, CrmModelView):
+                continue
+            base = view.url
+            for label, value in values.items():
+                p.post(f"{base}/columns/", [("column", value)], "column", label)
+                p.post(f"{base}/columns/", [("column", "balance"), ("query", value)],
+                       "query (columns)", label)
+                p.post(f"{base}/columns/", [("reset", value), ("query", value)], "reset", label)
+                p.post(f"{base}/filters/", [("name", value), ("query", "search=a")],
+                       "name (save filter)", label)
+                p.post(f"{base}/filters/", [("name", "Mine"), ("query", value)],
+                       "query (save filter)", label)
+                p.post(f"{base}/filters/delete/", [("id", value)], "id (saved filter)", label)
+        fail_on(p)
 
 
 # --- signing in -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ columns, an admin never manages owners, and a signed-out visitor is sent to sign
 import json
 import re
 from decimal import Decimal
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,7 +21,6 @@ from tests.integration.helpers import (
     cells,
     count_rows,
     csv_table,
-    details_rows,
     form_values,
     input_names,
     list_row_ids,
@@ -344,36 +344,53 @@ def test_an_owners_export_link_gives_the_coordinator_no_money(client, coordinato
 
 
 # --- owner and admin: the money is there, and works ------------------------------------------
+def choose_every_column(app, client, role: str) -> None:
+    """What the list's Columns menu sends with every box ticked."""
+    view = view_for(app, role=role, slug="customer")
+    response = client.post(url(role, "customer", "columns/"),
+                           data={"column": [name for name, _ in view._list_columns]})
+    assert response.status_code == 303
+
+
 @pytest.mark.parametrize("role", sorted(FINANCE))
-def test_finance_roles_see_the_money_in_list_and_details(client, login, ledger, role):
+def test_finance_roles_see_the_money_in_list_and_details(app, client, login, ledger, role):
     login(role)
     listing = text_of(client.get(url(role, "customer")))
-    details = details_rows(text_of(client.get(url(role, "customer",
-                                                  f"details/?id={ledger['rich']}"))))
+    details = " ".join(unescape(re.sub(r"<[^>]+>", " ", text_of(client.get(
+        url(role, "customer", f"details/?id={ledger['rich']}"))))).split())
 
     rich_row = list_row_ids(listing).index(ledger["rich"])
-    assert cells(listing, "balance")[rich_row] == "1,173.39"
-    assert cells(listing, "account_credit")[rich_row] == "61.17"
-    assert cells(listing, "overdue_amount")[rich_row] == "1,234.56"
+    # what fits the screen: the balance, and the overdue amount with its age under it
+    assert cells(listing, "balance")[rich_row] == "£1,173.39"
+    assert cells(listing, "overdue_amount")[rich_row] == "£1,234.56 10 days"
+    # the rest of the money is one tick away in the Columns menu
+    choose_every_column(app, client, role)
+    listing = text_of(client.get(url(role, "customer")))
+    rich_row = list_row_ids(listing).index(ledger["rich"])
+    assert cells(listing, "balance")[rich_row] == "£1,173.39"
+    assert cells(listing, "account_credit")[rich_row] == "£61.17"
     assert cells(listing, "overdue_days")[rich_row] == "10 days"
-    amounts = {label: details[label].replace(",", "") for label in
-               ("Balance", "Account Credit", "Overdue Amount")}
-    assert amounts == {"Balance": "1173.39", "Account Credit": "61.17",
-                       "Overdue Amount": "1234.56"}
-    assert details["Overdue for"] == "10 days"
-    assert details["Price Book"] == PRICE_BOOK
+    # the record's page: the same amounts, read the same way
+    for shown in ("£1,173.39", "£61.17", "£1,234.56", "10 days", PRICE_BOOK):
+        assert shown in details, shown
 
 
 @pytest.mark.parametrize("role", sorted(FINANCE))
 def test_finance_roles_can_sort_by_every_money_column_from_the_header(app, client, login,
                                                                        ledger, role):
     login(role)
-    page = text_of(client.get(url(role, "customer")))
     view = view_for(app, role=role, slug="customer")
     columns = [name for name, _ in view._list_columns]
+    page = text_of(client.get(url(role, "customer")))
+    for column in ("balance", "overdue_amount"):  # shown by default
+        assert f'?sort={columns.index(column)}&amp;' in page, column
 
+    choose_every_column(app, client, role)
+    page = text_of(client.get(url(role, "customer")))
     for column in ("balance", "account_credit", "overdue_amount", "overdue_days"):
         assert f'?sort={columns.index(column)}&amp;' in page, column
+    for column in ("balance", "account_credit", "overdue_amount"):  # right-aligned amounts
+        assert f'<th class="column-header col-{column} num">' in page, column
 
 
 @pytest.mark.parametrize("role", sorted(FINANCE))
@@ -384,7 +401,7 @@ def test_sorted_by_balance_descending_puts_the_highest_first(app, client, login,
     page = client.get(url(role, "customer", f"?sort={index}&desc=1"))
 
     assert list_row_ids(text_of(page))[:2] == [ledger["rich"], ledger["owing"]]
-    assert cells(text_of(page), "balance")[:3] == ["1,173.39", "200.00", "0.00"]
+    assert cells(text_of(page), "balance")[:3] == ["£1,173.39", "£200.00", "£0.00"]
 
 
 @pytest.mark.parametrize("role", sorted(FINANCE))
