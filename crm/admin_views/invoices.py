@@ -136,9 +136,8 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
     column_formatters = {"customer": customer_link}
     column_formatters_export = {"customer": export_str("customer")}
     column_descriptions = {"due_date": "Leave blank for the customer's credit days after the "
-                                       "issue date, else the business's payment terms (30 "
-                                       "days unless set). Issuing keeps this gap from the day "
-                                       "it is issued."}
+                                       "issue date, else the business's payment terms. "
+                                       "Issuing keeps this gap from the day it is issued."}
     form_args = {"customer": {"validators": [InputRequired()]},
                  "issue_date": {"validators": [InputRequired(), SaneDate()],
                                 "default": date.today},
@@ -164,6 +163,7 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
             form = super().create_form(obj)
             form.customer.data = self._customer_from_args()
         form.address_format.description = _address_help()
+        self._describe_due_date(form)
         return form
 
     def edit_form(self, obj=None):
@@ -172,7 +172,18 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         else:
             form = super().edit_form(obj)
         form.address_format.description = _address_help()
+        self._describe_due_date(form)
         return form
+
+    def _describe_due_date(self, form) -> None:
+        """The due date's help, with the business's own terms ("14 days")."""
+        from crm.actions.invoice import business_terms_days
+
+        days = business_terms_days(db.session)
+        form.due_date.description = (
+            "Leave blank for the customer's credit days after the issue date, else the "
+            f"business's payment terms ({days} day{'' if days == 1 else 's'}). Issuing keeps "
+            "this gap from the day it is issued.")
 
     def _tidied_form(self):
         formdata, self._posted_lines = invoice_form.tidy_lines(request.form)

@@ -274,6 +274,8 @@ def test_a_blank_due_date_follows_the_business_payment_terms(app, client, people
     with app.app_context():
         db.session.add(BusinessProfile(id=1, name="Acme", payment_terms_days=21))
         db.session.commit()
+    form = text_of(client.get(BASE + "new/"))
+    assert "payment terms (21 days)" in form  # the help says which terms
 
     _new(client, people, ("Call-out", "1", "60.00", "20"))
 
