@@ -10,6 +10,8 @@ role's panel, when the role has that screen.
 - ``record_link(role, obj)``: a related record of a details page as a link.
 """
 
+import re
+
 from flask import current_app, url_for
 from markupsafe import Markup, escape
 
@@ -40,6 +42,7 @@ SLUGS: dict[str, str] = {
 # references and document numbers, crm.models.sequence).
 PREFIXES: dict[str, str] = {"C-": "Customer", "B-": "Booking", "INV-": "Invoice",
                             "CN-": "CreditNote"}
+REFERENCE = re.compile(r"(C-|B-|INV-|CN-)[0-9]{1,18}")
 
 
 def has_screen(role: str, model: str) -> bool:
@@ -54,11 +57,11 @@ def details_url(role: str, model: str, key: int) -> str | None:
 
 
 def kind_of(reference: str) -> str | None:
-    """The kind of record a reference names by its prefix ("INV-000321": "Invoice")."""
-    for prefix, model in PREFIXES.items():
-        if reference.startswith(prefix):
-            return model
-    return None
+    """The kind of record a reference names by its prefix ("INV-000321": "Invoice"); None
+    for anything that is not a prefix and digits (crm.models.sequence), so nothing else is
+    ever looked up."""
+    found = REFERENCE.fullmatch(reference)
+    return PREFIXES[found.group(1)] if found else None
 
 
 def ref_url(role: str, ref: Ref) -> str | None:

@@ -449,7 +449,8 @@ def test_a_reference_opens_its_record_in_the_viewers_own_panel(app, client, logi
     moved = coordinator.get(f"/admin/coordinator/customer/ref/{booking_ref}/")
     assert moved.headers["Location"].endswith(f"/admin/coordinator/booking/details/?id={booking_id}")
     # unknown numbers and what is not a reference at all
-    for ref in ("INV-999999", "C-999999", "X-1", "INV-000001x", "../../etc"):
+    for ref in ("INV-999999", "C-999999", "X-1", "INV-000001x", "../../etc", "C-a%00b",
+                "INV-%D9%A1", "C-" + "9" * 30):
         assert client.get(f"/admin/owner/customer/ref/{ref}/").status_code == 404, ref
 
 

@@ -15,6 +15,7 @@ from crm.admin_views import MODEL_VIEWS
 from crm.admin_views.customers import ArchivedFilter, OverdueFilter, OverdueForMoreThanFilter
 from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.portal import AnsweredFilter
+from crm.admin_views.settings import OnOrAfter, OnOrBefore
 from crm.ledger_totals import AGING_BUCKETS
 from crm.models import AuditEvent
 from crm.permissions import can, roles_with
@@ -254,6 +255,10 @@ CUSTOM_FILTERS = {
     # Archived customers are: "only" them, or "included" with every other status.
     ArchivedFilter: [("only", lambda v: v == "archived"), ("included", lambda v: True)],
 }
+# The audit log's day filters: a stored time is kept when its day is on or after (before)
+# the day typed, typed as every page shows a day ("3 Mar 2026"). (The seeded times are mid-
+# morning, the same day in UTC and in the business's time zone.)
+DAY_FILTERS = {OnOrAfter: lambda v, x: v.date() >= x, OnOrBefore: lambda v, x: v.date() <= x}
 
 
 def _filter_tries(flt, values: dict) -> list[tuple[str, object]]:
@@ -261,6 +266,11 @@ def _filter_tries(flt, values: dict) -> list[tuple[str, object]]:
     trying: the seeded rows' own values, or the filter's fixed choices."""
     if type(flt) in CUSTOM_FILTERS:
         return CUSTOM_FILTERS[type(flt)]
+    if type(flt) in DAY_FILTERS:
+        keep_day = DAY_FILTERS[type(flt)]
+        days = sorted({v.date() for v in values.values() if v is not None})
+        return [(f"{x.day} {x:%b %Y}", lambda v, x=x: v is not None and keep_day(v, x))
+                for x in days]
     operation = str(flt.operation())
     if operation == "empty":
         return [("1", lambda v: v is None), ("0", lambda v: v is not None)]
