@@ -105,3 +105,50 @@ def test_owner_writes_saves_and_issues_an_invoice(app, page: Page, sign_in, cust
     assert "£265.20" in text
     assert "Radiator valves" in text
     assert errors == []
+
+
+def test_editing_a_draft_removes_a_line_and_the_totals_follow(app, page: Page, sign_in,
+                                                              customer_id):
+    from tests.factories import make_invoice_with_lines
+
+    with app.app_context():
+        from crm.models import Customer
+
+        draft = make_invoice_with_lines(
+            db.session, db.session.get(Customer, customer_id), [
+                {"description": "Labour", "quantity": "3", "unit_price": "40.00",
+                 "tax_rate": "20", "position": 1},
+                {"description": "Skip hire", "quantity": "1", "unit_price": "150.00",
+                 "tax_rate": "20", "position": 2},
+                {"description": "Disposal", "quantity": "1", "unit_price": "10.00",
+                 "tax_rate": "0", "position": 3}], status="draft")
+        db.session.commit()
+        key = draft.id
+    sign_in("owner")
+    page.goto(f"/admin/owner/invoice/details/?id={key}")
+    page.get_by_test_id("edit-draft").click()
+
+    expect(page.get_by_role("heading", name=f"Edit draft invoice #{key}")).to_be_visible()
+    rows = page.locator("[data-testid=invoice-lines-editor] tbody tr.invoice-line:visible")
+    expect(rows).to_have_count(3)  # no blank rows once there are lines
+    expect(page.get_by_test_id("total-total")).to_have_text("£334.00")
+
+    rows.nth(1).get_by_role("button", name="Remove this line").click()
+    expect(rows).to_have_count(2)
+    expect(page.get_by_test_id("total-total")).to_have_text("£154.00")
+    rows.nth(0).get_by_label("Quantity").fill("2.5")
+    expect(page.get_by_test_id("total-total")).to_have_text("£130.00")
+
+    page.get_by_test_id("save-draft").click()
+
+    expect(page).to_have_url(re.compile(rf"/admin/owner/invoice/details/\?id={key}$"))
+    lines = page.get_by_test_id("invoice-lines").locator("tbody tr")
+    expect(lines).to_have_count(2)
+    expect(lines.nth(0)).to_contain_text("Labour")
+    expect(lines.nth(1)).to_contain_text("Disposal")
+    expect(page.get_by_test_id("sum-total")).to_have_text("£130.00")
+    with app.app_context():
+        saved = db.session.get(Invoice, key)
+        assert [(line.position, line.description) for line in saved.lines] == [
+            (1, "Labour"), (2, "Disposal")]
+        assert str(saved.total) == "130.00"
