@@ -152,3 +152,33 @@ def test_editing_a_draft_removes_a_line_and_the_totals_follow(app, page: Page, s
         assert [(line.position, line.description) for line in saved.lines] == [
             (1, "Labour"), (2, "Disposal")]
         assert str(saved.total) == "130.00"
+
+
+def test_choosing_the_customer_offers_only_its_contacts(app, page: Page, sign_in):
+    from tests.factories import make_contact
+
+    with app.app_context():
+        dana = make_customer(db.session, first_name="Dana", surname="Okafor")
+        sam = make_customer(db.session, first_name="Sam", surname="Quigley")
+        make_contact(db.session, dana, first_name="Priya", surname="Shah", is_primary=True)
+        make_contact(db.session, sam, first_name="Lee", surname="Brook")
+        db.session.commit()
+    sign_in("owner")
+    page.goto("/admin/owner/invoice/new/")
+    expect(page.locator("#contact")).to_be_hidden()  # nothing to choose before a customer
+
+    def choose(surname: str) -> None:
+        page.locator(".select2-choice").first.click()
+        page.keyboard.type(surname)
+        page.locator(".select2-result-selectable", has_text=surname).first.click()
+
+    choose("Okafor")
+    expect(page.locator("#contact option")).to_have_text(
+        ["Choose a contact (optional)", "Priya Shah (primary)"])
+    page.locator("#contact").select_option(label="Priya Shah (primary)")
+
+    choose("Quigley")
+    expect(page.locator("#contact option")).to_have_text(
+        ["Choose a contact (optional)", "Lee Brook"])
+    expect(page.locator("#contact")).to_have_value("")  # the other customer's choice is gone
+    expect(page.get_by_text("Please select model")).to_have_count(0)
