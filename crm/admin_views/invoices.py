@@ -17,7 +17,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from flask import Response, abort, flash, get_flashed_messages, redirect, request
+from flask import Response, abort, flash, get_flashed_messages, redirect, request, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -50,6 +50,8 @@ from crm.models.finance import INVOICE_STATUSES, LINE_CATEGORIES
 from crm.validation import MONEY_MAX, line_amounts
 
 SAVED_FLASHES = ("Record was successfully created.", "Record was successfully saved.")
+FAILED_FLASHES = ("Failed to create record.", "Failed to save record.")
+NOT_SAVED = "The draft was not saved: correct what is marked in red below."
 
 
 def locked_message(invoice: Invoice) -> str:
@@ -224,6 +226,15 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
         if model.due_date is None and model.issue_date is not None:
             model.due_date = default_due_date(model.customer, model.issue_date, db.session)
         super().on_model_change(form, model, is_created)
+
+    def render(self, template, **kwargs):
+        """The editor sent back with errors says so in words, not "Failed to create
+        record." (the flash is swapped before the page reads it)."""
+        flashes = session.get("_flashes")
+        if flashes and any(message in FAILED_FLASHES for _, message in flashes):
+            session["_flashes"] = [("error", NOT_SAVED) if message in FAILED_FLASHES
+                                   else (category, message) for category, message in flashes]
+        return super().render(template, **kwargs)
 
     def get_save_return_url(self, model, is_created=False):
         """A saved draft opens its own page (where it is issued), with a message that says

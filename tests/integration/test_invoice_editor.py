@@ -201,6 +201,8 @@ def test_a_row_with_a_price_but_no_description_is_refused_next_to_it(app, client
 
     assert page.status_code == 200
     assert "This field is required." in field_errors(text_of(page), "lines-0-description")
+    assert flashes(text_of(page)) == [
+        "The draft was not saved: correct what is marked in red below."]
     assert count_rows(app, Invoice) == 0
 
 
