@@ -37,6 +37,7 @@ from crm.models.settings import ListPreference, SavedFilter
 
 FILTER_ARG = re.compile(r"^flt\d{1,2}_(\w{1,40})$")
 INDENT = re.compile(r"\n\s+")  # a line break and the blanks and empty lines after it
+COMMENT = re.compile(r"<!--(?!\[).*?-->", re.S)  # HTML comments (not conditional ones)
 
 
 class ListSettingsMixin:
@@ -49,15 +50,10 @@ class ListSettingsMixin:
     # The count line's noun, one and many ("1,906 customers"); None: "matches".
     count_nouns: tuple[str, str] | None = None
 
-    # --- what the list shows --------------------------------------------------------------
-    def details_url_prefix(self) -> str:
-        """This view's record address up to the id (".../details/?id="): built once per
-        page, not once per row."""
-        key = f"details_url_{self.endpoint}"
-        if key not in g:
-            setattr(g, key, self.get_url(".details_view") + "?id=")
-        return g.get(key)
+    # Extra classes of the list's table (lists.css: "reminder-cards" on a phone).
+    list_table_class: str = ""
 
+    # --- what the list shows --------------------------------------------------------------
     def choosable_columns(self) -> list[tuple[str, str]]:
         """(name, label) of every column this role's list can show, in the list's order."""
         return list(self._list_columns)
@@ -112,15 +108,16 @@ class ListSettingsMixin:
         return settings
 
     def render(self, template, **kwargs):
-        """A list page without the templates' indentation: Flask-Admin's and our layout
-        templates indent every line, about a third of a list page's bytes. Only leading
-        blanks and empty lines go (a page with <pre> or <textarea> is left as it is)."""
+        """A list page without the templates' indentation and HTML comments: Flask-Admin's
+        and our layout templates indent every line, about a third of a list page's bytes.
+        Only leading blanks, empty lines and comments go (a page with <pre> or <textarea>
+        is left as it is)."""
         html = super().render(template, **kwargs)
         if template != self.list_template or not isinstance(html, str):
             return html
         if "<pre" in html or "<textarea" in html:
             return html
-        return INDENT.sub("\n", html)
+        return INDENT.sub("\n", COMMENT.sub("", html))
 
     # --- which list arguments a saved filter may keep ------------------------------------
     def known_list_argument(self, key: str, value: str) -> bool:

@@ -116,6 +116,11 @@ class DueReminderView(ServiceReminderView):
     column_list = ["due_on", "overdue_for", "description", "work_address"]
     column_labels = {"due_on": "Due", "overdue_for": "Overdue", "work_address": "Work address"}
     column_formatters = {"overdue_for": _overdue_for, "due_on": _due_on}
+    count_nouns = ("reminder due", "reminders due")
+    list_table_class = "reminder-cards"  # on a phone, each reminder a card
+
+    def search_placeholder(self):
+        return "Description"
 
     def base_query(self):
         from crm.actions.dormant import due_reminders_query

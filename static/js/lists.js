@@ -2,10 +2,13 @@
  * loaded after jQuery, Bootstrap and static/js/crm.js. No inline script anywhere: the
  * markup says what it wants with data- attributes.
  *
+ *   .action-checkbox   a row's checkbox: named "Select <the row's name>" for screen readers
+ *                      (said here once rather than in every row of the page)
  *   [data-keep-open]   a menu holding a form (Columns, Saved filters): ticking a box or
  *                      typing in it does not close it (Bootstrap closes a menu on any click)
- *   [data-row-menu]    a row's actions button: opens the page's one #row-menu for that row
- *                      (the row's <tr data-id>), filling in the id of its links and buttons.
+ *   #row-menu          the page's one row menu (the customer list): each row gets a small
+ *                      button [data-row-menu] beside its checkbox that opens the menu for
+ *                      that row, filling in the row's id (its checkbox, or its record link).
  *                      The menu is positioned in the viewport (position: fixed), so the
  *                      table's scrolling container cannot clip it. Keyboard: Enter or Space
  *                      opens it on its first entry, arrows and Home/End move, Escape closes
@@ -24,6 +27,27 @@
     }
   });
 
+  function nameOf(row) {
+    var cell = row.querySelector('td.col-display_name a') || row.querySelector('td[class^="col-"]');
+    return cell ? cell.textContent.trim() : '';
+  }
+
+  function idOf(row) {
+    var box = row.querySelector('input.action-checkbox');
+    if (box) {
+      return box.value;
+    }
+    var link = row.querySelector('a[href*="?id="]');
+    var found = link && /[?&]id=(\d+)/.exec(link.getAttribute('href'));
+    return found ? found[1] : null;
+  }
+
+  document.querySelectorAll('table.model-list input.action-checkbox').forEach(function (box) {
+    var row = box.closest('tr');
+    var name = row && nameOf(row);
+    box.setAttribute('aria-label', name ? 'Select ' + name : 'Select this record');
+  });
+
   var menu = document.getElementById('row-menu');
   if (!menu) {
     return;
@@ -32,25 +56,38 @@
   var opener = null;
   var GAP = 4;
 
+  document.querySelectorAll('table.model-list tbody tr').forEach(function (row) {
+    var cell = row.querySelector('td');
+    if (!cell || idOf(row) === null) {
+      return;
+    }
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'row-menu-toggle';
+    button.setAttribute('data-row-menu', '');
+    button.setAttribute('data-testid', 'row-actions');
+    button.setAttribute('aria-haspopup', 'true');
+    button.setAttribute('aria-expanded', 'false');
+    button.setAttribute('aria-label', 'Actions for ' + (nameOf(row) || 'this record'));
+    button.textContent = '\u22EE';  // a vertical ellipsis
+    cell.appendChild(button);
+  });
+
   function items() {
     return Array.prototype.slice.call(menu.querySelectorAll('[role="menuitem"]'));
   }
 
   function fill(row) {
-    var id = row.getAttribute('data-id');
+    var id = idOf(row);
     menu.querySelectorAll('[data-href]').forEach(function (link) {
       link.setAttribute('href', link.getAttribute('data-href')
         .replace(/([?&]id=)0(?=&|$)/, '$1' + encodeURIComponent(id)));
     });
-    menu.querySelectorAll('button[name="ids"]').forEach(function (button) {
-      button.value = id;
-    });
+    menu.querySelector('input[name="ids"]').value = id;
     var title = menu.querySelector('[data-row-menu-title]');
     if (title) {
-      var name = row.querySelector('.row-name');
-      var ref = row.querySelector('.ref');
-      title.textContent = [name && name.textContent, ref && ref.textContent]
-        .filter(Boolean).join(' · ');
+      var ref = row.querySelector('td.col-display_name small');
+      title.textContent = [nameOf(row), ref && ref.textContent].filter(Boolean).join(' · ');
     }
   }
 
@@ -135,6 +172,7 @@
       next = list[list.length - 1];
     } else if (event.key === 'Escape') {
       event.preventDefault();
+      event.stopPropagation();  // Bootstrap would move the focus to another menu's toggle
       close(true);
       return;
     } else if (event.key === 'Tab') {
@@ -143,6 +181,7 @@
     }
     if (next) {
       event.preventDefault();
+      event.stopPropagation();  // Bootstrap's menu keys would act on another menu
       next.focus();
     }
   });

@@ -669,23 +669,18 @@ def test_each_list_row_offers_the_actions_as_post_buttons_of_one_form(app, clien
     login("coordinator")
     html = text_of(client.get("/admin/coordinator/customer/"))
 
-    # one shared form carries the CSRF token once; the buttons submit it (no GET links)
-    form = re.search(r'<form id="row-action-form" method="post"[^>]*>(.*?)</form>', html, re.S)
-    assert form and 'name="csrf_token"' in form.group(1)
-    # the actions are written once for the page (one menu), not once per row: each row has
-    # one button that opens that menu for the row's id (static/js/lists.js fills it in)
-    menu = re.search(r'<div id="row-menu"[^>]*>(.*?)</div>\s*<form id="row-action-form"',
-                     html, re.S)
-    assert menu
-    buttons = re.findall(r'<button type="submit" class="dropdown-item" role="menuitem" '
-                         r'form="row-action-form" formaction="([^"]+)" name="ids" value="">',
-                         html)
-    assert buttons == re.findall(r'formaction="([^"]+)"', menu.group(1))
+    # the actions are written once for the page: one menu, a form posting the CSRF token and
+    # the row's id (static/js/lists.js gives each row a button opening it, filling the id in)
+    menu = re.search(r'<form id="row-menu" class="dropdown-menu row-menu" method="post"[^>]*>'
+                     r'(.*?)</form>', html, re.S)
+    assert menu and 'name="csrf_token"' in menu.group(1)
+    assert '<input type="hidden" name="ids" value="">' in menu.group(1)
+    buttons = re.findall(r'<button class="dropdown-item" role="menuitem" formaction="([^"]+)">',
+                         menu.group(1))
     assert bulk("coordinator", "set_dormant") in buttons
-    assert len(buttons) == len(set(buttons))  # each verb once, whatever the number of rows
+    assert html.count("formaction=") == len(buttons) == len(set(buttons))  # once a page
     assert not any("redact" in action or "delete" in action for action in buttons)
-    row = re.search(rf'<tr data-id="{crowd["a1"]}">(.*?)</tr>', html, re.S)
-    assert row and 'data-row-menu' in row.group(1) and 'formaction=' not in row.group(1)
+    assert f'name="rowid" class="action-checkbox" value="{crowd["a1"]}"' in html
 
     # what a browser sends when the row's "Set dormant…" is pressed: the confirmation page
     page = client.post(bulk("coordinator", "set_dormant"), data={"ids": str(crowd["a1"])})
@@ -697,6 +692,6 @@ def test_each_list_row_offers_the_actions_as_post_buttons_of_one_form(app, clien
 def test_an_owners_rows_also_offer_redact_and_delete(client, login, crowd):
     login("owner")
     html = text_of(client.get("/admin/owner/customer/"))
-    assert f'<tr data-id="{crowd["a1"]}">' in html
+    assert f'name="rowid" class="action-checkbox" value="{crowd["a1"]}"' in html
     for verb in ("redact", "delete", "email_statements"):
-        assert html.count(f'formaction="{bulk("owner", verb)}" name="ids" value=""') == 1
+        assert html.count(f'formaction="{bulk("owner", verb)}">') == 1
