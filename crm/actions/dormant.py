@@ -135,18 +135,25 @@ def due_reminders_query(*, until=None) -> Select:
         select(ServiceReminder)
         .join(WorkAddress, WorkAddress.id == ServiceReminder.work_address_id)
         .join(Customer, Customer.id == WorkAddress.customer_id)
-        .where(
-            ServiceReminder.status == "due",
-            WorkAddress.status == "active",
-            Customer.status == "active",
-            Customer.merged_into_id.is_(None),
-            Customer.wants_reminders.is_(True),
-        )
+        .where(*due_reminder_criteria())
         .order_by(ServiceReminder.due_on, ServiceReminder.id)
     )
     if until is not None:
         query = query.where(ServiceReminder.due_on <= until)
     return query
+
+
+def due_reminder_criteria() -> tuple:
+    """What puts a reminder on the due list, over ServiceReminder joined to its WorkAddress
+    and that address's Customer (joins, not ``id IN (…)``: the planner then walks the
+    reminders in due order and stops at a page)."""
+    return (
+        ServiceReminder.status == "due",
+        WorkAddress.status == "active",
+        Customer.status == "active",
+        Customer.merged_into_id.is_(None),
+        Customer.wants_reminders.is_(True),
+    )
 
 
 def automated_contact_allowed():

@@ -15,7 +15,7 @@ from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
 from crm.formatting import day, number, wall
-from crm.models import Booking, Lead, Note, ServiceReminder, WorkAddress
+from crm.models import Booking, Customer, Lead, Note, ServiceReminder, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import STAFF_NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
@@ -123,10 +123,23 @@ class DueReminderView(ServiceReminderView):
         return "Description"
 
     def base_query(self):
-        from crm.actions.dormant import due_reminders_query
+        from crm.actions.dormant import due_reminder_criteria
 
-        due = due_reminders_query().with_only_columns(ServiceReminder.id).order_by(None)
-        return db.session.query(ServiceReminder).filter(ServiceReminder.id.in_(due))
+        return (
+            db.session.query(ServiceReminder)
+            .join(WorkAddress, WorkAddress.id == ServiceReminder.work_address_id)
+            .join(Customer, Customer.id == WorkAddress.customer_id)
+            .filter(*due_reminder_criteria())
+        )
+
+    def _list_query(self, sort_column, sort_desc, search, filters):
+        unsorted, query = super()._list_query(sort_column, sort_desc, search, filters)
+        if sort_column is None and not search:
+            # SQLite would start from the customers and sort every due reminder; told to read
+            # the reminders in due order, it stops after a page (PostgreSQL does so itself).
+            query = query.with_hint(
+                ServiceReminder, "INDEXED BY ix_service_reminder_due_on_id", "sqlite")
+        return unsorted, query
 
 
 class LeadView(CrmModelView):

@@ -238,3 +238,59 @@ def test_a_search_in_the_default_order_is_read_newest_first_from_its_index(app, 
             plan = _plan(session, query.with_entities(Customer.id).limit(20).statement)
             assert "VIRTUAL TABLE INDEX" in plan.splitlines()[0], plan
             assert "TEMP B-TREE" not in plan, plan
+
+
+def _customer_view(app):
+    return next(v for v in app.extensions["admin"][0]._views if v.endpoint == "customer_owner")
+
+
+def test_an_aging_bar_pages_through_its_customers_along_the_default_order_index(app, session):
+    """The dashboard's aging bars open the customer list filtered to an age. A bucket holds a
+    good share of the customers who owe: SQLite must find a page of them along the default
+    order's index (newest first) instead of collecting every match and sorting them."""
+    from datetime import date, timedelta
+
+    from crm.admin_views.dashboard import AgingFilter
+
+    today = date.today()
+    late = [make_customer(session, surname=f"Lately{i}") for i in range(3)]
+    on_time = make_customer(session, surname="Ontime")
+    for person in late:
+        person.oldest_overdue_on = today - timedelta(days=10)
+    on_time.next_due_on = today + timedelta(days=5)
+    session.commit()
+    view = _customer_view(app)
+    index = next(i for i, flt in enumerate(view._filters) if isinstance(flt, AgingFilter))
+    with app.test_request_context("/admin/owner/customer/"):
+        _, query = view._list_query(None, False, None, [(index, "Aging", "1_30")])
+        ids = [row.id for row in query.with_entities(Customer.id).limit(20)]
+        assert ids == sorted((p.id for p in late), reverse=True)  # that bucket, newest first
+        stmt = query.with_entities(Customer.id).limit(20).statement
+        if _sqlite():
+            assert "INDEXED BY ix_customer_live_id" in str(stmt.compile(db.engine))
+            assert "TEMP B-TREE" not in _plan(session, stmt), _plan(session, stmt)
+        # a filter that may keep a handful of rows in a million keeps its own index
+        other = next(i for i, flt in enumerate(view._filters) if not getattr(flt, "dense", False))
+        _, narrow = view._list_query(None, False, None, [(other, "", "x")])
+        assert "INDEXED BY" not in str(narrow.statement.compile(db.engine))
+
+
+def test_the_due_reminders_list_walks_the_due_date_index(app, session):
+    """Reminders due, oldest first, joined to their address and customer: the page is read
+    along ix_service_reminder_due_on_id and stops after a page, whatever the table's size."""
+    from crm.models import ServiceReminder
+    from tests.factories import make_reminder, make_work_address
+
+    person = make_customer(session, surname="Duesworth")
+    site = make_work_address(session, person)
+    for _ in range(3):
+        make_reminder(session, site)
+    session.commit()
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "due_reminder_owner")
+    with app.test_request_context("/admin/owner/due_reminder/"):
+        _, query = view._list_query(None, False, None, None)
+        assert len(query.all()) == 3
+        stmt = query.with_entities(ServiceReminder.id).limit(20).statement
+    plan = _plan(session, stmt, sorts=False)
+    assert "ix_service_reminder_due_on_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
