@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
+from crm import mail
 from crm.extensions import db
 from crm.models import BusinessProfile, Invoice
 from tests.factories import make_customer
@@ -35,7 +36,10 @@ def _line(page: Page, n: int):
     return page.locator("[data-testid=invoice-lines-editor] tbody tr.invoice-line").nth(n)
 
 
-def test_owner_writes_saves_and_issues_an_invoice(app, page: Page, sign_in, customer_id):
+def test_owner_writes_saves_and_issues_an_invoice(app, page: Page, sign_in, customer_id,
+                                                   tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "outbox")
+    monkeypatch.setitem(app.config, "MAIL_OUTBOX_DIR", str(tmp_path / "outbox"))
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: errors.append(message.text)
@@ -104,6 +108,15 @@ def test_owner_writes_saves_and_issues_an_invoice(app, page: Page, sign_in, cust
     assert "20%" in text
     assert "£265.20" in text
     assert "Radiator valves" in text
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="E-mail to customer").click()
+
+    expect(page.get_by_text(f"{number} e-mailed to ")).to_be_visible()
+    [sent] = mail.Outbox(tmp_path / "outbox").names()
+    message = mail.Outbox(tmp_path / "outbox").read(sent)
+    assert [p.get_filename() for p in message.iter_attachments()] == [f"{number}.pdf"]
+    assert "£265.20" in message.get_body(("plain",)).get_content()
     assert errors == []
 
 
