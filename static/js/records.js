@@ -1,10 +1,15 @@
-/* Record pages (templates/admin/customer/details.html), loaded after static/js/crm.js.
+/* Record pages (templates/admin/customer/details.html) and the customer's edit form
+ * (templates/admin/customer/edit.html), loaded after static/js/crm.js.
  *
  *   select[data-tab-select]   on a phone the record's tabs are a menu: choosing a section
  *                             shows its tab (and the address follows it, as a tab click
  *                             does); an option whose value is an address (the statement)
  *                             opens that page. The menu follows the tab shown, so a link
  *                             to #tab-timeline opens with "Timeline" chosen.
+ *   .rec-edit-form            Flask-Admin's select boxes (Select2) draw a link with no name
+ *                             in place of each <select>: it is given the field's label, so
+ *                             a screen reader says "Title" rather than "link". A failed
+ *                             save's list of problems takes the focus, so it is read first.
  *
  * No inline script anywhere (the Content-Security-Policy runs none): this file does it.
  */
@@ -12,33 +17,79 @@
   'use strict';
 
   var $ = window.jQuery;
-  var menu = document.querySelector('select[data-tab-select]');
-  if (!menu || !$) {
+
+  function tabMenu(menu) {
+    function tabFor(hash) {
+      return document.querySelector('[data-hash-tabs] a[data-toggle="tab"][href="' + hash + '"]');
+    }
+
+    menu.addEventListener('change', function () {
+      var value = menu.value;
+      if (value.charAt(0) !== '#') {
+        window.location.assign(value);
+        return;
+      }
+      var tab = tabFor(value);
+      if (tab) {
+        $(tab).tab('show');
+      }
+    });
+
+    $(document).on('shown.bs.tab', '[data-hash-tabs] a[data-toggle="tab"]', function (event) {
+      menu.value = event.target.getAttribute('href');
+    });
+
+    var shown = document.querySelector('[data-hash-tabs] a.active[data-toggle="tab"]');
+    if (shown) {
+      menu.value = shown.getAttribute('href');
+    }
+  }
+
+  function nameSelectBoxes(form) {
+    form.querySelectorAll('.select2-container[id^="s2id_"]').forEach(function (box) {
+      var id = box.id.slice(5);
+      var label = document.querySelector('label[for="' + id + '"]');
+      var name = label ? label.textContent.replace(/\s+/g, ' ').trim() : id;
+      if (label && !label.id) {
+        label.id = 'label-' + id;
+      }
+      // named by its label and the choice shown ("Type Private"), as the <select> would be
+      box.querySelectorAll('a.select2-choice').forEach(function (el) {
+        var chosen = el.querySelector('.select2-chosen');
+        if (label && chosen && chosen.id) {
+          el.setAttribute('aria-labelledby', label.id + ' ' + chosen.id);
+        } else {
+          el.setAttribute('aria-label', name);
+        }
+      });
+      box.querySelectorAll('input').forEach(function (input) {
+        if (!input.getAttribute('aria-label')) {
+          input.setAttribute('aria-label', name);
+        }
+      });
+    });
+  }
+
+  if (!$) {
     return;
   }
-
-  function tabFor(hash) {
-    return document.querySelector('[data-hash-tabs] a[data-toggle="tab"][href="' + hash + '"]');
+  var menu = document.querySelector('select[data-tab-select]');
+  if (menu) {
+    tabMenu(menu);
   }
-
-  menu.addEventListener('change', function () {
-    var value = menu.value;
-    if (value.charAt(0) !== '#') {
-      window.location.assign(value);
-      return;
+  var form = document.querySelector('.rec-edit-form');
+  if (form) {
+    // after Flask-Admin has drawn its select boxes (its own ready handler runs first), and
+    // again for each contact added
+    $(function () { nameSelectBoxes(form); });
+    form.addEventListener('click', function (event) {
+      if (event.target.closest('[data-inline-field]')) {
+        window.setTimeout(function () { nameSelectBoxes(form); }, 0);
+      }
+    });
+    var problems = document.getElementById('form-errors');
+    if (problems) {
+      problems.focus();
     }
-    var tab = tabFor(value);
-    if (tab) {
-      $(tab).tab('show');
-    }
-  });
-
-  $(document).on('shown.bs.tab', '[data-hash-tabs] a[data-toggle="tab"]', function (event) {
-    menu.value = event.target.getAttribute('href');
-  });
-
-  var shown = document.querySelector('[data-hash-tabs] a.active[data-toggle="tab"]');
-  if (shown) {
-    menu.value = shown.getAttribute('href');
   }
 })();

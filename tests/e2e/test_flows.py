@@ -116,3 +116,39 @@ def test_wrong_password_is_refused_and_sign_out_returns_to_sign_in(app, page, si
     page.goto("/admin/owner/customer/")
     expect(page).to_have_url(re.compile(r"/login\?next="))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_the_edit_form_in_two_columns_with_its_problems_first_and_save_in_view(app, page,
+                                                                               sign_in):
+    customer_id = seed_customer_with_balance(app)
+    sign_in("owner")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"/admin/owner/customer/edit/?id={customer_id}")
+
+    # two columns on a desktop: the surname and the first name side by side
+    surname, first = page.locator("#surname").bounding_box(), page.locator("#first_name")
+    assert abs(surname["y"] - first.bounding_box()["y"]) < 5
+    assert abs(surname["x"] - first.bounding_box()["x"]) > 300
+    # the Save bar is in view at the top of a form longer than the window
+    save = page.get_by_role("button", name="Save", exact=True)
+    assert page.evaluate("() => document.documentElement.scrollHeight > window.innerHeight")
+    expect(save).to_be_in_viewport()
+    box = save.bounding_box()
+    assert box["y"] + box["height"] <= 768
+
+    page.locator("#surname").fill("")
+    page.locator("#email").fill("not an address")
+    save.click()
+
+    problems = page.get_by_test_id("form-errors")
+    expect(problems).to_be_focused()
+    expect(problems).to_contain_text("Nothing was saved: 2 things to put right")
+    expect(problems.get_by_role("link", name="Surname")).to_have_attribute("href", "#surname")
+    expect(problems.get_by_role("link", name=re.compile("^E-?mail$"))).to_have_attribute(
+        "href", "#email")
+
+    # and on a phone: one column, nothing wider than the screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/admin/owner/customer/edit/?id={customer_id}")
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    expect(page.get_by_role("button", name="Save", exact=True)).to_be_in_viewport()
