@@ -3,12 +3,13 @@ aging chart opening the customers of that age, a count opening its list; the coo
 page without money; on a phone, nothing wider than the screen."""
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
 from crm.extensions import db
-from tests.factories import make_customer, make_invoice
+from tests.factories import make_booking, make_customer, make_invoice
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +63,11 @@ def test_a_coordinator_sees_no_money_on_the_dashboard(app, page, sign_in):
 
 def test_on_a_phone_the_dashboard_fits_the_screen(app, page, sign_in):
     seed(app)
+    with app.app_context():
+        customer = make_customer(db.session, first_name="Wilhelmina", surname="Featherstonehaugh")
+        make_booking(db.session, customer, title="Wedding reception with a very long title",
+                     status="confirmed", starts_at=datetime.now() + timedelta(days=2))
+        db.session.commit()
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in("owner")
     page.goto("/admin/")
@@ -73,3 +79,7 @@ def test_on_a_phone_the_dashboard_fits_the_screen(app, page, sign_in):
     attention = page.get_by_test_id("attention").bounding_box()
     aging = page.get_by_test_id("aging").bounding_box()
     assert attention["y"] < aging["y"]
+    # What is coming up reads whole on the screen, its status included (no scrolling box).
+    status = page.get_by_test_id("upcoming").get_by_text("Confirmed")
+    box = status.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
