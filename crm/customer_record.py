@@ -63,7 +63,7 @@ def _at(value) -> datetime:
 
 def _money_entry(m) -> Entry:
     number = m.number or ("payment" if m.kind == "payment" else f"draft #{m.id}")
-    status = m.status if m.kind != "payment" else f"by {m.status}"
+    status = m.status if m.kind != "payment" else f"by {m.status.replace('_', ' ')}"
     return Entry(m.on, "money", (f"{m.kind} ", Ref(number, MONEY_MODELS[m.kind], m.id),
                                  f" {money(m.amount)} ({status})"))
 

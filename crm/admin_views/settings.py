@@ -355,6 +355,7 @@ class AuditEventView(CrmModelView):
 
     capability = "audit_log"
     model_class = AuditEvent
+    list_template = "admin/audit_event/list.html"
     can_create = False
     can_edit = False
     can_delete = False

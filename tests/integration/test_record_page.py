@@ -461,3 +461,17 @@ def test_a_coordinators_record_page_links_what_it_may_open_and_no_money(client, 
     assert "/admin/coordinator/booking/details/?id=" in html  # the booking opens
     assert "/invoice/" not in html and "INV-000001" not in html
     assert "/admin/owner/" not in html
+
+
+def test_a_payment_reads_its_method_in_words(app, client, login, person):
+    with app.app_context():
+        f.make_payment(db.session, db.session.get(Customer, person["id"]), amount="40.00",
+                       method="bank_transfer", reference="HV-0042")
+        db.session.commit()
+    login("owner")
+    html = page_of(client, "owner", person["id"])
+
+    assert "payment HV-0042 £40.00 (by bank transfer)" in by_testid(html, "timeline")[0]
+    assert "bank transfer" in by_testid(html, "money-tab")[0]
+    assert "bank_transfer" not in html.split('data-testid="customer-summary"', 1)[1].replace(
+        'value="bank_transfer"', "")
