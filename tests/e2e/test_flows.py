@@ -152,3 +152,27 @@ def test_the_edit_form_in_two_columns_with_its_problems_first_and_save_in_view(a
     page.goto(f"/admin/owner/customer/edit/?id={customer_id}")
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
     expect(page.get_by_role("button", name="Save", exact=True)).to_be_in_viewport()
+
+
+def test_the_record_page_and_the_audit_log_fit_a_phone(app, page, sign_in):
+    customer_id = seed_customer_with_balance(app)
+    sign_in("owner")
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    def overflow() -> int:
+        return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+    page.goto(f"/admin/owner/customer/details/?id={customer_id}")
+    assert overflow() <= 0
+    # the tabs are a menu: choosing a section shows it, and the tab bar is not drawn
+    expect(page.get_by_test_id("tab-timeline")).to_be_hidden()
+    page.get_by_label("Section").select_option("#tab-money")
+    expect(page.get_by_test_id("money-tab")).to_be_visible()
+    expect(page.get_by_test_id("money-tab")).to_contain_text(MONEY)
+    page.get_by_label("Section").select_option("#tab-timeline")
+    expect(page.get_by_test_id("timeline")).to_be_visible()
+    expect(page.get_by_test_id("money-tab")).to_be_hidden()
+    assert overflow() <= 0
+
+    page.goto("/admin/owner/audit_event/")
+    assert overflow() <= 0
