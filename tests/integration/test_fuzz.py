@@ -729,6 +729,7 @@ GET_PLANS = {
     "void_view": plan_void,
     "pdf_view": plan_pdf,
     "index": plan_page_index,
+    "logo_view": lambda ctx: ctx.p.fuzz_get(ctx.base + "/logo/", {}, ["v"], ctx.values),
     "message_view": plan_outbox_view,
     "attachment_view": plan_outbox_attachment,
 }
@@ -751,7 +752,7 @@ OUTSIDE = {
     "auth.logout": "test_no_sign_in_value_gives_a_500 (signs out between values)",
     "admin.index": "reads nothing but the session",
     "admin.static": "files", "static": "files",
-    "healthz": "reads nothing", "home": "a redirect",
+    "healthz": "reads nothing", "home": "a redirect", "favicon": "a file",
     **{f"portal.{name}": "tests/integration/test_portal_fuzz.py" for name in (
         "login", "request_link", "forgot", "access", "set_password", "confirm_email",
         "logout", "home", "statement_download", "invoices", "invoice", "invoice_download",
