@@ -17,7 +17,7 @@ from crm.admin_views.customer_merge import CustomerMergeMixin
 from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
-from crm.admin_views.formatters import customer_link, money_cell
+from crm.admin_views.formatters import customer_link, money_cell, phone_display
 from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
 from crm.admin_views.spec import CrmModelView
 from crm.admin_views.statements import StatementMixin
@@ -91,8 +91,9 @@ def _name(view, context, model, name):
 
 
 def _contact(view, context, model, name):
-    """E-mail address and phone, one a line."""
-    return Markup("<br>").join(value for value in (model.email, model.phone) if value)
+    """E-mail address and phone ("07795 544804"), one a line."""
+    return Markup("<br>").join(value for value in (model.email, phone_display(model.phone))
+                               if value)
 
 
 def _status(view, context, model, name):
@@ -244,7 +245,8 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
     }
     column_formatters = {"overdue_days": _overdue_days, "tags": _tags, "email_blocked": _blocked,
                          "display_name": _name, "contact": _contact, "status": _status,
-                         "overdue_amount": _overdue}
+                         "overdue_amount": _overdue,
+                         "phone": lambda v, c, m, n: phone_display(m.phone)}
     column_formatters_export = {"overdue_days": _overdue_days_export, "tags": _tags,
                                 "email_blocked": _yes_no}
     form_choices = {

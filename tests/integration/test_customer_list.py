@@ -12,6 +12,7 @@ from crm.extensions import db
 from crm.models import Customer
 from tests.integration.helpers import (
     by_testid,
+    cells,
     customer,
     filter_arg,
     list_row_ids,
@@ -151,3 +152,17 @@ def test_a_page_of_fifty_customers_stays_within_its_weight(app, client, sixty):
     assert len(list_row_ids(page)) == 50
     assert len(response.get_data()) < PAGE_BUDGET, len(response.get_data())
     assert page.count('formaction="/admin/owner/customer/bulk/set_dormant/"') == 1  # one menu
+
+
+def test_the_contact_cell_reads_the_phone_as_people_write_it(app, client, login):
+    login("owner")
+    with app.app_context():
+        customer(db.session, surname="Dialwell", email="dial@example.com",
+                 phone="+447795544804")
+        customer(db.session, surname="Abroad", email=None, phone="+33123456789")
+        db.session.commit()
+
+    page = text_of(client.get(url("owner", "customer")))
+
+    assert sorted(cells(page, "contact")) == ["+33 1 23 45 67 89",
+                                              "dial@example.com 07795 544804"]
