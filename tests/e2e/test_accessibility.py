@@ -46,10 +46,6 @@ RUN_AXE = """async () => {
 # Found on screens of other areas, and where each is to be fixed: printed (pytest -s, or -rP),
 # not failed. Anything else serious or critical fails the test.
 KNOWN = {
-    ("home dashboard", "label-content-name-mismatch"):
-        "templates/admin/index.html: a link whose accessible name leaves out its visible text",
-    ("home dashboard", "nested-interactive"):
-        "templates/admin/_charts.html: the aging chart (an image) holds its bars' links",
     ("customer list", "label-title-only"):
         "templates/admin/model/list.html: Flask-Admin's select-all box is named by a title only",
 }
