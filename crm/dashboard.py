@@ -80,7 +80,7 @@ def _capped(session: Session, ids) -> tuple[int, bool]:
 
 
 def _draft_invoices(session: Session, today: date) -> Count:
-    # The partial index of drafts (ix_invoice_draft_id) answers it.
+    # The partial index of drafts (ix_invoice_draft_issue_date_id) answers it.
     return Count("draft_invoices", *_capped(
         session, select(Invoice.id).where(Invoice.status == "draft")))
 

@@ -148,7 +148,8 @@ def due_reminder_criteria() -> tuple:
     and that address's Customer (joins, not ``id IN (…)``: the planner then walks the
     reminders in due order and stops at a page)."""
     return (
-        ServiceReminder.status == "due",
+        # a literal, so SQLite may use the partial index of reminders still due
+        ServiceReminder.status == literal("due", literal_execute=True),
         WorkAddress.status == "active",
         Customer.status == "active",
         Customer.merged_into_id.is_(None),

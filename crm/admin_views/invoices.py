@@ -20,7 +20,6 @@ from decimal import Decimal
 from flask import Response, abort, flash, get_flashed_messages, redirect, request, session
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.template import EditRowAction
 from sqlalchemy import func, select
 from wtforms.validators import InputRequired, Optional
@@ -29,7 +28,7 @@ from crm.admin_views import invoice_form
 from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.admin_views.customers import CustomerLookup
-from crm.admin_views.filters import MoneyGreater
+from crm.admin_views.filters import ChoiceEqual, MoneyGreater
 from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import SaneDate, choices
 from crm.admin_views.money import LineInline, MoneyView
@@ -129,8 +128,7 @@ class InvoiceView(InvoicePdfMixin, MoneyView):
     column_sortable_list = ["number", "status", "issue_date", "due_date", "total",
                             "outstanding"]
     column_searchable_list = ["number"]
-    column_filters = [sqla_filters.FilterEqual(Invoice.status, "Status",
-                                               options=choices(INVOICE_STATUSES)),
+    column_filters = [ChoiceEqual(Invoice.status, "Status", options=choices(INVOICE_STATUSES)),
                       "issue_date", "due_date",
                       MoneyGreater(Invoice.outstanding, "Outstanding")]
     column_default_sort = ("issue_date", True)

@@ -16,6 +16,7 @@
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import func, nulls_last, select
 from sqlalchemy.orm import selectinload
 
@@ -45,7 +46,7 @@ def neutralise_formula(value):
 class PagedList:
     """Mixed into ``CrmModelView`` (before Flask-Admin's ``ModelView``)."""
 
-    count_cap: int = 10_000
+    _count_cap: int | None = None  # a view's own cap; None: CRM_COUNT_CAP (10,000)
     # Sorting these columns ascending means sorting the stored column descending.
     inverted_sorts: dict[str, object] = {}
     # An index that serves the default order of base_query(); used as a hint on SQLite.
@@ -124,6 +125,17 @@ class PagedList:
     def search_order(self, search: str):
         """An ORDER BY that the search's own index delivers, for the default order; or None."""
         return None
+
+    @property
+    def count_cap(self) -> int:
+        """Lists count matches up to this, then page with Next/Previous."""
+        if self._count_cap is not None:
+            return self._count_cap
+        return int(current_app.config.get("CRM_COUNT_CAP", 10_000))
+
+    @count_cap.setter
+    def count_cap(self, value: int) -> None:
+        self._count_cap = value
 
     def capped_count(self, query) -> int | None:
         """The number of matches up to ``count_cap``; None past it."""

@@ -62,9 +62,10 @@ class Invoice(DocumentTotals, Versioned, Base):
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         Index("ix_invoice_customer_id_due_date", "customer_id", "due_date"),
         Index("ix_invoice_issue_date_id", "issue_date", "id"),
-        # The drafts waiting to be issued (the dashboard counts them; the list filters them).
-        Index("ix_invoice_draft_id", "id", sqlite_where=text("status = 'draft'"),
-              postgresql_where=text("status = 'draft'")),
+        # The drafts waiting to be issued, in the list's order (the dashboard counts them and
+        # opens the list filtered to them: a page of the newest stops after 20 rows).
+        Index("ix_invoice_draft_issue_date_id", "issue_date", "id",
+              sqlite_where=text("status = 'draft'"), postgresql_where=text("status = 'draft'")),
         length_check("invoice", "notes"),
         length_check("invoice", "address_format"),
     )

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, false
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
@@ -57,6 +57,9 @@ class ServiceReminder(Versioned, Base):
     __table_args__ = (
         CheckConstraint(_in("status", ("due", "done", "cancelled")), name="status"),
         Index("ix_service_reminder_due_on_id", "due_on", "id"),
+        # The due list (oldest first) and its count read only the reminders still due.
+        Index("ix_service_reminder_due_id", "due_on", "id", sqlite_where=text("status = 'due'"),
+              postgresql_where=text("status = 'due'")),
     )
 
     work_address_id: Mapped[int] = mapped_column(ForeignKey("work_address.id"), index=True)

@@ -39,7 +39,7 @@ def sixty(app, login):
 
 @pytest.fixture
 def capped(app, monkeypatch, sixty):
-    monkeypatch.setattr(view_for(app, "customer", "owner"), "count_cap", CAP)
+    monkeypatch.setitem(app.config, "CRM_COUNT_CAP", CAP)
     return sixty
 
 
@@ -166,3 +166,12 @@ def test_the_contact_cell_reads_the_phone_as_people_write_it(app, client, login)
 
     assert sorted(cells(page, "contact")) == ["+33 1 23 45 67 89",
                                               "dial@example.com 07795 544804"]
+
+
+def test_the_count_cap_is_a_setting(app, client, sixty, monkeypatch):
+    """CRM_COUNT_CAP: past it a list says "More than N matches" and pages with Next/Previous."""
+    monkeypatch.setitem(app.config, "CRM_COUNT_CAP", 50)
+    page = text_of(client.get(url("owner", "customer")))
+
+    assert "More than 50 matches" in page
+    assert "60 customers" not in page

@@ -24,7 +24,7 @@ def _statements():
             "ix_customer_overdue_amount_id"),
         "draft invoices": (
             select(Invoice.id).where(Invoice.status == "draft").limit(1001),
-            "ix_invoice_draft_id"),
+            "ix_invoice_draft_issue_date_id"),
         "new leads": (select(Lead.id).where(Lead.status == "new").limit(1001),
                       "ix_lead_status_created_at"),
         "upcoming bookings": (
@@ -39,3 +39,61 @@ def _statements():
 def test_each_dashboard_read_uses_its_index(session, name):
     stmt, index = _statements()[name]
     assert index in _plan(session, stmt, sorts=False), _plan(session, stmt, sorts=False)
+
+
+
+def _page(app, endpoint: str, url: str):
+    """(the SQL the list at ``url`` sends for its page of ids, as the database receives it;
+    that statement)."""
+    from sqlalchemy import event
+
+    from crm.extensions import db
+
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
+    sent = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    with app.test_request_context(url):
+        args = view._get_list_extra_args()
+        _, query = view._list_query(None, False, args.search, args.filters)
+        page = query.with_entities(view.model.id).limit(20)
+        event.listen(db.engine, "before_cursor_execute", keep)
+        try:
+            page.all()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", keep)
+        return sent[-1], page.statement
+
+
+def test_the_draft_invoices_count_opens_a_list_read_from_the_drafts_index(app, session):
+    """The "draft invoices" tile opens the invoice list filtered to drafts, newest first: the
+    status reaches the database as a literal (SQLite uses a partial index only then) and the
+    partial index of drafts serves the order, so a page stops after its rows."""
+    from tests.factories import make_customer, make_invoice
+
+    person = make_customer(session)
+    for _ in range(3):
+        make_invoice(session, person, amount="10.00", status="draft")
+    session.commit()
+    sql, stmt = _page(app, "invoice_owner", "/admin/owner/invoice/?flt0_0=draft")
+
+    assert "status = 'draft'" in sql
+    plan = _plan(session, stmt, sorts=False)
+    assert "ix_invoice_draft_issue_date_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_due_reminders_list_reads_the_reminders_still_due(app, session):
+    from tests.factories import make_customer, make_reminder, make_work_address
+
+    site = make_work_address(session, make_customer(session, surname="Duesworth"))
+    make_reminder(session, site)
+    session.commit()
+    sql, stmt = _page(app, "due_reminder_owner", "/admin/owner/due_reminder/")
+
+    assert "status = 'due'" in sql
+    plan = _plan(session, stmt, sorts=False)
+    assert "ix_service_reminder_due_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
