@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, selectinload
 from crm import mail
 from crm.actions import ActionError, ActionResult
 from crm.actions.guards import ensure_not_redacted
+from crm.actions.sent_messages import index_sent
 from crm.blocklist import is_email_blocked
 from crm.documents import document_filename, invoice_pdf
 from crm.formatting import money
-from crm.models import Invoice, SentMessage, User
+from crm.models import Invoice, User
 from crm.models.audit import record
 from crm.pdf import PdfError
 
@@ -40,11 +41,7 @@ def email_invoice(session: Session, *, invoice_id: int, actor: User | None,
         sent = send(message)
     except mail.MailError as exc:
         raise ActionError(f"{invoice.number} was not sent: {exc}") from exc
-    reference = str(sent or "")
-    session.add(SentMessage(
-        customer_id=invoice.customer_id, kind="invoice",
-        backend="outbox" if mail.OUTBOX_NAME.fullmatch(reference) else "smtp",
-        reference=reference[:255]))
+    index_sent(session, customer_id=invoice.customer_id, kind="invoice", sent=sent)
     record(session, actor=actor, verb=VERB, subject_type="Customer",
            subject_id=invoice.customer_id,
            details={"invoice_id": invoice.id, "number": invoice.number})

@@ -30,6 +30,7 @@ from zxcvbn import zxcvbn
 from crm import business, mail
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip, ids_select
 from crm.actions.guards import live_customer
+from crm.actions.sent_messages import index_sent
 from crm.blocklist import is_email_blocked
 from crm.models import Customer, PortalAccount, PortalSession, PortalToken, User
 from crm.models.audit import PORTAL, record, record_each
@@ -292,9 +293,10 @@ def request_link(session: Session, *, email: str | None, purpose: str, link: Lin
         return
     token = _issue(session, account, purpose)
     customer = session.get(Customer, account.customer_id)
-    send(business.compose(account.email, _SUBJECTS[purpose], f"portal_{purpose}",
-                          session=session, name=customer.display_name, link=link(token),
-                          minutes=LINK_MINUTES))
+    sent = send(business.compose(account.email, _SUBJECTS[purpose], f"portal_{purpose}",
+                                 session=session, name=customer.display_name, link=link(token),
+                                 minutes=LINK_MINUTES))
+    index_sent(session, customer_id=customer.id, kind=f"portal_{purpose}", sent=sent)
     _audit(session, account, f"portal_{purpose}_link", {})
 
 
@@ -344,9 +346,10 @@ def request_email_change(session: Session, *, account_id: int, new_email: str | 
         raise ActionError("That address cannot be used here; choose another.")
     token = _issue(session, account, "email", new_email=normalized)
     customer = session.get(Customer, account.customer_id)
-    send(business.compose(normalized, "Confirm your new sign-in e-mail", "portal_email",
-                          session=session, name=customer.display_name, link=link(token),
-                          hours=EMAIL_CHANGE_HOURS))
+    sent = send(business.compose(normalized, "Confirm your new sign-in e-mail", "portal_email",
+                                 session=session, name=customer.display_name, link=link(token),
+                                 hours=EMAIL_CHANGE_HOURS))
+    index_sent(session, customer_id=customer.id, kind="portal_email", sent=sent)
     _audit(session, account, "portal_email_change_requested", {})
     return ActionResult("portal_email_change_requested", message=(
         f"We sent a link to {normalized}. Your sign-in e-mail changes when you open it "
@@ -389,10 +392,11 @@ def invite_customers(session: Session, *, selection: Selection, actor: User | No
             continue
         token = _issue(session, account, "invite")
         url = link(token)
-        send(business.compose(account.email,
-                              f"Your account with {business.identity(session).name}",
-                              "portal_invite", session=session,
-                              name=customer.display_name, link=url, days=INVITE_DAYS))
+        sent = send(business.compose(account.email,
+                                     f"Your account with {business.identity(session).name}",
+                                     "portal_invite", session=session,
+                                     name=customer.display_name, link=url, days=INVITE_DAYS))
+        index_sent(session, customer_id=customer.id, kind="portal_invite", sent=sent)
         invited.append(Invitation(account.id, customer.reference, url))
     _audit_invites(session, actor, invited, customers)
     return ActionResult(

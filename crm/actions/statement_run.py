@@ -33,10 +33,11 @@ from crm import mail
 from crm.actions import SAMPLE, ActionError, ActionResult, Selection, Skip
 from crm.actions.bulk import CHANGE, MERGED, live_in, selected, sort_selection
 from crm.actions.dormant import automated_contact_allowed
+from crm.actions.sent_messages import index_sent
 from crm.business import compose, identity
 from crm.documents import statement_pdf
 from crm.formatting import day
-from crm.models import Customer, SentMessage, User
+from crm.models import Customer, User
 from crm.models.audit import record, record_each
 from crm.pdf import PdfError
 from crm.statements import KINDS, build_statement
@@ -196,17 +197,8 @@ def _send_one(session: Session, customer: Customer, as_of: date | None, send):
         sent = send(message)
     except mail.MailError as exc:
         return "sending failed", (customer.reference, str(exc))
-    _index(session, customer, sent)
+    index_sent(session, customer_id=customer.id, kind="statement", sent=sent)
     return None, None
-
-
-def _index(session: Session, customer: Customer, sent) -> None:
-    """Note where the message is kept (the outbox file, or the SMTP Message-ID), so that
-    erasing the customer finds it without reading every stored message."""
-    reference = str(sent or "")
-    backend = "outbox" if mail.OUTBOX_NAME.fullmatch(reference) else "smtp"
-    session.add(SentMessage(customer_id=customer.id, kind="statement", backend=backend,
-                            reference=reference[:255]))
 
 
 def _message(session: Session, customer: Customer, as_of: date | None) -> mail.Message:
