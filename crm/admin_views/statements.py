@@ -3,14 +3,13 @@ mixins for the customer, invoice and credit note views. Each endpoint requires i
 capability (``statements``; ``see_money`` for a document's PDF) on every request; records
 are loaded through the view's own ``get_one`` (404 for what the view cannot see)."""
 
-import re
 from datetime import date
 
-from babel import dates as babel_dates
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 from flask_admin import expose
 
 from crm.admin_views.access import require
+from crm.admin_views.record_links import details_url
 from crm.documents import (
     credit_note_pdf,
     document_filename,
@@ -19,7 +18,7 @@ from crm.documents import (
     statement_pdf,
 )
 from crm.extensions import db
-from crm.formatting import day
+from crm.formatting import DATE_EXAMPLE, day, parse_day
 from crm.statements import KINDS, StatementError, build_statement
 
 
@@ -39,51 +38,13 @@ class _Loads:
         return record
 
 
-MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
-               "september", "october", "november", "december")
-_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[\s/.-]*([a-z]{3,9})\.?,?[\s/.-]*(\d{4})")
-_MONTH_DAY_YEAR = re.compile(r"([a-z]{3,9})\.?\s*(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
-DATE_EXAMPLE = "4 Dec 2026"
-
-
-def parse_day(text: str) -> date:
-    """A date as a person types it: "4 Dec 2026" (the style every page shows, month named
-    in full or short, "Sept" too), "2026-12-04", or in numbers in the business's locale's
-    order ("4/12/2026" in the United Kingdom). ValueError if it is none of them."""
-    value = " ".join(text.strip().lower().split())
-    named = _DAY_MONTH_YEAR.fullmatch(value)
-    if named:
-        day_, month, year = named.groups()
-    else:
-        named = _MONTH_DAY_YEAR.fullmatch(value)
-        if named:
-            month, day_, year = named.groups()
-    if named:
-        return date(int(year), _month(month), int(day_))
-    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):
-        year, month_number, day_ = (int(part) for part in value.split("-"))
-        return date(year, month_number, day_)
-    if re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", value):
-        return babel_dates.parse_date(value.replace("-", "/"),
-                                      locale=current_app.config["CRM_LOCALE"])
-    raise ValueError(f"not a date: {text!r}")
-
-
-def _month(word: str) -> int:
-    """1 to 12 for a month's name, in full or cut short ("Dec", "Sept")."""
-    for number, name in enumerate(MONTH_NAMES, 1):
-        if len(word) >= 3 and name.startswith(word):
-            return number
-    raise ValueError(f"not a month: {word}")
-
-
 def _date_arg(name: str, label: str) -> date | None:
     value = (request.args.get(name) or "").strip()
     if not value:
         return None
     try:
         return parse_day(value)
-    except (ValueError, IndexError):
+    except ValueError:
         raise StatementError(f"{label}: enter a date such as {DATE_EXAMPLE}.") from None
 
 
@@ -119,7 +80,15 @@ class StatementMixin(_Loads):
         return self.render(
             "statements/page.html", customer=customer, statement=statement, error=error,
             args=request.args, today_example=day(date.today()),
+            document_url=self._document_url,
         ), (400 if error else 200)
+
+    def _document_url(self, line) -> str | None:
+        """Where a statement's line opens in this role's panel: its invoice, credit note or
+        payment (records that link)."""
+        model = {"invoice": "Invoice", "credit_note": "CreditNote",
+                 "payment": "Payment"}.get(line.kind)
+        return details_url(self.role, model, line.id) if model and line.id else None
 
     @expose("/statement/pdf/")
     @require("statements")

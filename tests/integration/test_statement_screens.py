@@ -93,6 +93,9 @@ def test_the_outstanding_statement_page(browser, ledger, role):
     assert 'data-testid="account-credit">£85.00' in html
     assert "&lt;b&gt;Bob Tenant" in html and "<b>Bob" not in html
     assert "statement/pdf/?id=" in html  # the Download PDF link
+    # each document opens its own page in this role's panel
+    invoice_page = f'/admin/{role}/invoice/details/?id={ledger["invoice"]}'
+    assert f'<a href="{invoice_page}">{ledger["number"]}</a>' in html
 
 
 def test_an_activity_statement_grouped_by_contact(browser, ledger):
