@@ -11,18 +11,21 @@ exports meant for people. One formatter each, through Babel's locale data:
 - ``moment(datetime)`` -> "4 Dec 2026, 14:05": a stored UTC time (``created_at`` and the
   like) in the business's time zone (``CRM_TIMEZONE``), to the minute;
 - ``wall(datetime)`` -> "4 Dec 2026, 09:00": a time kept as the local clock reads it (a
-  booking's start and end), shown as it is.
+  booking's start and end), shown as it is;
+- ``parse_day("4 Dec 2026")`` -> date(2026, 12, 4): a date as a person types it, back the
+  other way (the style ``day`` shows, ISO, or numbers in the locale's order).
 
 Outside an application (a script, a unit test) the defaults apply: GBP, en_GB, Europe/London.
 Each is also a Jinja filter (``{{ amount|money }}``), registered by ``create_app``.
 """
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, parse_date
 from babel.numbers import (
     format_compact_currency,
     format_currency,
@@ -95,6 +98,47 @@ def day(value) -> str:
     if isinstance(value, datetime):
         value = _local(value).date()
     return format_date(value, DATE_PATTERN, locale=_setting("CRM_LOCALE"))
+
+
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
+               "september", "october", "november", "december")
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[\s/.-]*([a-z]{3,9})\.?,?[\s/.-]*(\d{4})")
+_MONTH_DAY_YEAR = re.compile(r"([a-z]{3,9})\.?\s*(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+DATE_EXAMPLE = "4 Dec 2026"
+DATE_HINT = f"Type a date like {DATE_EXAMPLE}."
+
+
+def parse_day(text: str) -> date:
+    """A date as a person types it: "4 Dec 2026" (the style every page shows, month named
+    in full or short, "Sept" too), "2026-12-04", or in numbers in the business's locale's
+    order ("4/12/2026" in the United Kingdom). ValueError if it is none of them."""
+    value = " ".join(str(text).strip().lower().split())
+    named = _DAY_MONTH_YEAR.fullmatch(value)
+    if named:
+        day_, month, year = named.groups()
+    else:
+        named = _MONTH_DAY_YEAR.fullmatch(value)
+        if named:
+            month, day_, year = named.groups()
+    try:
+        if named:
+            return date(int(year), _month(month), int(day_))
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):
+            year, month_number, day_ = (int(part) for part in value.split("-"))
+            return date(year, month_number, day_)
+        if re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", value):
+            return parse_date(value.replace("-", "/"), locale=_setting("CRM_LOCALE"))
+    except (IndexError, OverflowError, TypeError) as exc:
+        raise ValueError(f"not a date: {text!r}") from exc
+    raise ValueError(f"not a date: {text!r}")
+
+
+def _month(word: str) -> int:
+    """1 to 12 for a month's name, in full or cut short ("Dec", "Sept")."""
+    for number, name in enumerate(MONTH_NAMES, 1):
+        if len(word) >= 3 and name.startswith(word):
+            return number
+    raise ValueError(f"not a month: {word}")
 
 
 def moment(value) -> str:

@@ -32,6 +32,7 @@ from crm.admin_views.forms import choices
 from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import CreditNotePdfMixin
 from crm.extensions import db
+from crm.formatting import DATE_EXAMPLE, day, parse_day
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice
 from crm.models.finance import BREAKDOWN_STYLES, CREDIT_NOTE_STATUSES, LINE_CATEGORIES
 
@@ -120,7 +121,7 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
             abort(404)
         if request.method == "POST":
             return self._raise_posted(page)
-        form = {"issue_date": date.today().isoformat(), "description": "",
+        form = {"issue_date": day(date.today()), "description": "",
                 "breakdown_style": "none"}
         if page["invoice"] is None:  # blank rows: nothing to price, nothing to refuse yet
             return self._raise_page(page, rows=[_row(i) for i in range(BLANK_ROWS)], form=form)
@@ -132,10 +133,11 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
         form = {key: request.form.get(key, "").strip()
                 for key in ("issue_date", "description", "breakdown_style")}
         try:
-            issue_date = date.fromisoformat(form["issue_date"]) if form["issue_date"] else None
+            issue_date = parse_day(form["issue_date"][:40]) \
+                if form["issue_date"] else None
         except ValueError:
             return self._raise_page(page, rows=rows, form=form,
-                                    error="Issue date: enter a date as YYYY-MM-DD."), 400
+                                    error=f"Issue date: type a date like {DATE_EXAMPLE}."), 400
         if request.form.get("confirm") != "1":
             return self._raise_page(page, rows=rows, form=form, priced=self._preview(page, rows))
         target = ({"invoice_id": page["invoice"].id} if page["invoice"]

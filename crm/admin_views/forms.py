@@ -1,10 +1,57 @@
-"""WTForms validators wrapping crm.validation, so every error shows next to its field."""
+"""WTForms validators wrapping crm.validation, so every error shows next to its field; and
+``DayField``, the one way a person types a date into a form."""
+
+from datetime import date
 
 from flask import current_app
+from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import BaseForm
+from flask_admin.model.form import converts
+from wtforms import Field
 from wtforms.validators import ValidationError
+from wtforms.widgets import TextInput
 
 from crm import validation
+from crm.formatting import DATE_EXAMPLE, DATE_HINT, day, parse_day
+
+DAY_INPUT = {"inputmode": "text", "autocomplete": "off", "placeholder": f"e.g. {DATE_EXAMPLE}"}
+
+
+class DayField(Field):
+    """A date typed as every page shows it ("4 Dec 2026"; ISO and the locale's numbers are
+    read too), in a plain text box: shown through ``day``, read through ``parse_day``. What
+    is not a date is kept as typed, with "Type a date like 4 Dec 2026." next to it."""
+
+    widget = TextInput()
+
+    def __init__(self, label=None, validators=None, render_kw=None, **kwargs):
+        kwargs.pop("format", None)  # a DateField's; the style here is the one style
+        kwargs.pop("widget", None)  # no date picker: it shows another style
+        super().__init__(label, validators, render_kw={**DAY_INPUT, **(render_kw or {})},
+                         **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return day(self.data) if isinstance(self.data, date) else ""
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "") or ""
+        self.data = None
+        if not text.strip():
+            return
+        try:
+            self.data = parse_day(text[:40])
+        except ValueError:
+            raise ValueError(DATE_HINT) from None
+
+
+class CrmModelConverter(AdminModelConverter):
+    """Flask-Admin's converter, with a date column typed into a ``DayField``."""
+
+    @converts("Date")
+    def convert_date(self, field_args, **extra):
+        return DayField(**field_args)
 
 
 class Normalized:

@@ -19,6 +19,7 @@ from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Money, SaneDate, choices
 from crm.admin_views.money import MoneyView
 from crm.extensions import db
+from crm.formatting import DATE_EXAMPLE, day, parse_day
 from crm.models import Allocation, Customer, Payment
 from crm.models.finance import PAYMENT_METHODS
 from crm.search_index import MIN_TERM, find_live_customers, search_words
@@ -97,7 +98,7 @@ class PaymentScreens:
             return customer
         source = request.form if request.method == "POST" else request.args
         values = {
-            "received_on": source.get("received_on", date.today().isoformat()).strip(),
+            "received_on": source.get("received_on", day(date.today())).strip(),
             "method": source.get("method", "bank_transfer"),
             "reference": source.get("reference", ""),
             "amount": source.get("amount", "").strip(),
@@ -118,10 +119,10 @@ class PaymentScreens:
 
         template = "admin/payment/record.html"
         try:
-            received_on = date.fromisoformat(values["received_on"])
+            received_on = parse_day(values["received_on"][:40])
         except ValueError:
             return self._page(template, customer, values,
-                              "Date received: enter a date such as 2026-05-01.", 400)
+                              f"Date received: type a date like {DATE_EXAMPLE}.", 400)
         result, error = run_action(
             record_payment, customer_id=customer.id, received_on=received_on,
             method=values["method"], reference=values["reference"], amount=values["amount"],

@@ -23,6 +23,7 @@ from crm.admin_views.record_links import parts_html
 from crm.admin_views.spec import CrmModelView
 from crm.audit_sentences import VERB_NAMES, Ref, field_label, sentence, verb_name
 from crm.extensions import db
+from crm.formatting import parse_day
 from crm.models import AuditEvent, BlockedEmail, Booking, CreditNote, Customer, Invoice, User
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 from crm.permissions import ROLES
@@ -301,8 +302,6 @@ class _DayFilter(sqla_filters.BaseSQLAFilter):
         return True
 
     def clean(self, value) -> date:
-        from crm.admin_views.statements import parse_day
-
         day = parse_day(str(value)[:40])
         if sane_date(day) is None:
             raise ValueError("out of range")

@@ -40,6 +40,7 @@ from crm.admin_views.adapters import (
 )
 from crm.admin_views.filters import FilterConverter
 from crm.admin_views.formatters import is_money_column, money_format
+from crm.admin_views.forms import CrmModelConverter
 from crm.admin_views.list_settings import ListSettingsMixin
 from crm.admin_views.paging import PagedList
 from crm.extensions import db
@@ -124,6 +125,7 @@ class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
     # (later field, earlier field, message): checked with the form, shown next to the field.
     field_order_rules: tuple = ()
     filter_converter = FilterConverter()
+    model_form_converter = CrmModelConverter  # a date column is typed as "4 Dec 2026"
     # Rows that hang off a customer (contacts, notes, ...) cannot be added to or edited on a
     # redacted customer: that would bring personal data back.
     guard_redacted = False

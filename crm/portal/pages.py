@@ -45,6 +45,7 @@ from crm.documents import (
     statement_pdf,
 )
 from crm.extensions import db, limiter
+from crm.formatting import DATE_EXAMPLE, parse_day
 from crm.portal.blueprint import bp, cookie_token
 from crm.portal_links import VIEW_AS, link_maker
 from crm.statements import StatementError
@@ -60,9 +61,10 @@ def _date_arg(name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_day(value[:40])
     except ValueError:
-        raise StatementError(f"Enter the date as YYYY-MM-DD ({name}).") from None
+        label = {"start": "From", "end": "To"}.get(name, name)
+        raise StatementError(f"{label}: type a date like {DATE_EXAMPLE}.") from None
 
 
 def _statement_options() -> dict:

@@ -8,6 +8,7 @@ own page opens), issues it, and the PDF a customer receives reads the same figur
 
 import io
 import re
+from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 
 from crm import mail
 from crm.extensions import db
+from crm.formatting import day
 from crm.models import BusinessProfile, Invoice
 from tests.factories import make_customer
 
@@ -53,7 +55,10 @@ def test_owner_writes_saves_and_issues_an_invoice(app, page: Page, sign_in, cust
     expect(page.get_by_role("heading", name="New invoice")).to_be_visible()
     expect(page.locator("#customer")).to_have_value(str(customer_id))
     expect(page.locator("#select2-chosen-1, .select2-chosen").first).to_contain_text("Okafor")
-    expect(page.locator("#issue_date")).not_to_have_value("")
+    # Dates are typed as every page shows them (a text box, never mm/dd/yyyy).
+    expect(page.locator("#issue_date")).to_have_value(day(date.today()))
+    expect(page.locator("#issue_date")).to_have_attribute("type", "text")
+    expect(page.locator("#due_date")).to_have_attribute("placeholder", "e.g. 4 Dec 2026")
     expect(page.get_by_test_id("total-total")).to_have_text("£0.00")
 
     first = _line(page, 0)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from crm.extensions import db
+from crm.formatting import day
 from crm.models import Allocation, AuditEvent, CreditNote, Invoice, InvoiceLine
 from crm.models.sequence import peek
 from tests import factories as f
@@ -139,6 +140,23 @@ def test_a_line_left_out_is_not_credited(app, client, login, books):
             "Spare <b>part</b>"]
 
 
+@pytest.mark.parametrize("typed", ["{day}", "{iso}"])
+def test_the_issue_date_is_typed_as_the_pages_show_it(app, client, login, books, typed):
+    """Offered as "5 Dec 2026" in a text box (never the browser's mm/dd/yyyy date box);
+    ISO still read."""
+    login("owner")
+    html = text_of(client.get(raise_url(), query_string={"invoice_id": books["invoice"]}))
+    assert f'name="issue_date" value="{day(date.today())}"' in html
+    assert 'type="date"' not in html
+
+    typed = typed.format(day=day(date.today()), iso=date.today().isoformat())
+    saved = client.post(raise_url(), data=invoice_form(books, confirm="1", issue_date=typed))
+
+    assert saved.status_code == 302
+    with app.app_context():
+        assert db.session.query(CreditNote).one().issue_date == date.today()
+
+
 # --- standalone --------------------------------------------------------------------------
 def test_the_standalone_screen_offers_empty_rows(client, login, books):
     login("owner")
@@ -178,11 +196,12 @@ def test_a_standalone_credit_note_becomes_account_credit(app, client, login, boo
     ({"line-1-unit_price": "-3"}, "Line 2, unit price: The amount must not be negative."),
     ({"line-0-description": ""}, "Line 1: enter a description."),
     ({"line-0-include": None, "line-1-include": None}, "Add at least one line"),
-    ({"issue_date": "31/12/2026"}, "Issue date: enter a date as YYYY-MM-DD."),
+    ({"issue_date": "31 Feb 2026"}, "Issue date: type a date like 4 Dec 2026."),
+    ({"issue_date": "next tuesday"}, "Issue date: type a date like 4 Dec 2026."),
     ({"issue_date": "2001-01-01"}, "cannot be dated before the invoice"),
     ({"breakdown_style": "fancy"}, "The breakdown style is one of"),
 ], ids=["over-credit", "zero-quantity", "negative-price", "no-description", "no-lines",
-        "bad-date", "before-invoice", "bad-style"])
+        "bad-date", "not-a-date", "before-invoice", "bad-style"])
 def test_each_refusal_is_shown_with_the_inputs_kept(app, client, login, books, changes,
                                                     message):
     login("owner")

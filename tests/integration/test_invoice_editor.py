@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from crm import mail, models
 from crm.extensions import db
+from crm.formatting import day
 from crm.models import (
     AuditEvent,
     BlockedEmail,
@@ -124,7 +125,8 @@ def test_the_due_date_is_optional_and_the_issue_date_is_today(client, people):
     page = text_of(client.get(BASE + f"new/?customer_id={people['customer']}"))
 
     assert "required" not in _input_tag(page, "due_date")
-    assert f'value="{TODAY.isoformat()}"' in _input_tag(page, "issue_date")
+    assert f'value="{day(TODAY)}"' in _input_tag(page, "issue_date")  # "5 Dec 2026"
+    assert 'type="text"' in _input_tag(page, "issue_date")
     assert "Leave blank" in page
 
 

@@ -415,3 +415,13 @@ def test_lines_that_each_fit_but_add_up_past_an_invoice_are_refused(app, client,
     assert any("an invoice holds at most 9,999,999,999.99" in error
                for error in field_errors(text_of(saved), "lines-1-unit_price"))
     assert count_rows(app, Invoice) == 0
+
+
+def test_each_invoice_page_has_one_heading_its_own(app, client, people):
+    """No "Invoices" heading above the page's own title (the list's name, repeated)."""
+    draft, issued = _draft(app), _issued(app)
+    for page in (f"new/?customer={people['customer']}", f"edit/?id={draft}",
+                 f"details/?id={draft}", f"details/?id={issued}"):
+        html = text_of(client.get(BASE + page))
+        assert html.count("<h1") == 1, page
+        assert '<h4 class="mb-4">' not in html, page

@@ -1,10 +1,12 @@
 """The record-a-payment and allocate-credit pages, and removing an allocation, end to end."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from crm.extensions import db
+from crm.formatting import day
 from crm.models import Allocation, AuditEvent, Customer, Invoice, Payment
 from tests import factories as f
 from tests.integration.helpers import (
@@ -103,7 +105,8 @@ def test_allocate_oldest_first_fills_in_the_suggestion_and_writes_nothing(app, c
     ({"amount": "-5"}, "The payment: The amount must not be negative."),
     ({"amount": "lots"}, "The payment: Enter an amount such as 120.50."),
     ({"method": "bitcoin"}, "A payment is made by one of"),
-    ({"received_on": "01/05/2026"}, "Date received: enter a date such as 2026-05-01."),
+    ({"received_on": "31 Feb 2026"}, "Date received: type a date like 4 Dec 2026."),
+    ({"received_on": "next tuesday"}, "Date received: type a date like 4 Dec 2026."),
     ({"received_on": "1850-01-01"}, "Enter a date between 1900 and 2100."),
     ({"old": "100.01"}, "Only 100.00 is left to pay on INV-000001"),
     ({"old": "0"}, "An allocation: The amount must be more than zero."),
@@ -262,3 +265,14 @@ def test_allocate_oldest_first_without_a_valid_amount_says_so(app, client, login
     assert page.status_code == 400
     assert by_testid(text_of(page), "action-error") == ["Amount: Enter an amount such as 120.50."]
     assert count_rows(app, Payment) == 0
+
+
+def test_the_record_page_has_one_heading_and_dates_in_the_one_style(client, login, debtor):
+    login("owner")
+
+    html = text_of(client.get(f"{RECORD}?customer_id={debtor['customer']}"))
+
+    assert html.count("<h1") == 1 and '<h4 class="mb-4">' not in html
+    assert "Record a payment" in html
+    due = (date.today() - timedelta(days=40))
+    assert f"<td>{day(due)}</td>" in html and due.isoformat() not in html
