@@ -23,6 +23,7 @@ from crm.actions import ActionError
 from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
 from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.extensions import db
+from crm.formatting import DATE_EXAMPLE, day, parse_day
 from crm.models import Customer
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 
@@ -104,14 +105,14 @@ def _portal_invite(session, actor, selection, form):
 
 
 def statement_date(form) -> date | None:
-    """The statements' date from ``as_of`` (YYYY-MM-DD); none means today."""
-    text = form.get("as_of") or ""
+    """The statements' date from ``as_of`` ("4 Dec 2026", or ISO); none means today."""
+    text = (form.get("as_of") or "").strip()
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        return parse_day(text[:40])
     except ValueError:
-        raise ActionError(f"The statement date must be a date like {date.today():%Y-%m-%d}; "
+        raise ActionError(f"The statement date: type a date like {DATE_EXAMPLE}; "
                           "nothing was made or sent.") from None
 
 
@@ -334,10 +335,10 @@ class CustomerBulkMixin:
     def _as_of_label(self) -> str:
         text = (request.values.get("as_of") or "").strip()
         try:
-            day = date.fromisoformat(text) if text else date.today()
+            when = parse_day(text[:40]) if text else date.today()
         except ValueError:
             return f"the date given ({text[:20]})"
-        return f"{day:%-d %B %Y}" + (" (today)" if day == date.today() else "")
+        return day(when) + (" (today)" if when == date.today() else "")
 
     def _list_args(self) -> dict:
         return {k: v for k, v in request.args.items() if k not in ("all", "ids")}

@@ -15,6 +15,7 @@ import pytest
 
 from crm import mail
 from crm.extensions import db
+from crm.formatting import day
 from crm.models import AuditEvent
 from tests import factories as f
 from tests.integration.helpers import by_testid, confirm_form, count_rows, customer, text_of
@@ -70,7 +71,7 @@ def test_statements_zip_confirms_then_downloads_one_pdf_per_customer(app, client
 
     assert response.status_code == 200
     assert "3 customers selected" in by_testid(html, "confirm-count")[0]
-    assert f"at {date.today():%-d %B %Y} (today)" in html
+    assert f"at {day(date.today())} (today)" in html  # "at 5 Dec 2026 (today)"
     action, data = confirm_form(html)
     assert action == bulk("owner", "statements_zip")
 
@@ -89,20 +90,23 @@ def test_statements_zip_confirms_then_downloads_one_pdf_per_customer(app, client
 
 def test_statements_zip_at_a_past_date_from_the_url(app, client, login, people):
     login("admin")
-    day = date.today() - timedelta(days=3)
+    when = date.today() - timedelta(days=3)
     html = text_of(client.get(bulk("admin", "statements_zip"),
-                              query_string={"ids": ids(people, "ann"), "as_of": day.isoformat()}))
-    assert f"at {day:%-d %B %Y}" in html
+                              query_string={"ids": ids(people, "ann"), "as_of": day(when)}))
+    assert f"at {day(when)}" in html
+    assert re.search(rf'<input[^>]*value="{day(when)}" data-testid="as-of"', html)
+    assert 'type="date"' not in html
     action, data = confirm_form(html)
-    assert f"as_of={day.isoformat()}" in action
+    assert "as_of=" in action
 
     download = client.post(action, data=data)
 
-    assert f"statements-{day.isoformat()}.zip" in download.headers["Content-Disposition"]
+    assert f"statements-{when.isoformat()}.zip" in download.headers["Content-Disposition"]
 
 
 @pytest.mark.parametrize("as_of, problem", [
-    ("31/12/2024", "The statement date must be a date like"),
+    ("31 Feb 2024", "The statement date: type a date like 4 Dec 2026"),
+    ("next tuesday", "The statement date: type a date like 4 Dec 2026"),
     ((date.today() + timedelta(days=2)).isoformat(), "a date that has passed"),
 ])
 def test_a_bad_statement_date_is_a_message_not_a_download(app, client, login, people, as_of,
