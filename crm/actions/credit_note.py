@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crm import validation
 from crm.actions import ActionError, ActionResult
 from crm.actions.guards import live_customer
+from crm.formatting import money as shown
 from crm.ledger import flush_ledger
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice, Note, User
 from crm.models.audit import record
@@ -121,7 +122,7 @@ def price_lines(lines: list[dict]) -> Priced:
     if total > MONEY_MAX:
         raise ActionError("That credit note is too large.")
     if total <= 0:
-        raise ActionError("The credit note comes to 0.00: there is nothing to credit.")
+        raise ActionError(f"The credit note comes to {shown(ZERO)}: there is nothing to credit.")
     return Priced(priced, subtotal, tax_total, total)
 
 
@@ -183,12 +184,12 @@ def _check_room(position: InvoicePosition, total: Decimal, issue_date: date) -> 
                           f"invoice ({position.issue_date.isoformat()}).")
     if position.creditable <= 0:
         raise ActionError(f"{position.number} has already been credited in full "
-                          f"({position.credited:.2f} of {position.total:.2f}).")
+                          f"({shown(position.credited)} of {shown(position.total)}).")
     if total > position.creditable:
         raise ActionError(
-            f"{position.number} can be credited at most {position.creditable:.2f} more "
-            f"(total {position.total:.2f}, already credited {position.credited:.2f}); "
-            f"this credit note comes to {total:.2f}."
+            f"{position.number} can be credited at most {shown(position.creditable)} more "
+            f"(total {shown(position.total)}, already credited {shown(position.credited)}); "
+            f"this credit note comes to {shown(total)}."
         )
 
 
@@ -240,11 +241,11 @@ def raise_credit_note(
 
 def _summary(number: str, total: Decimal, applied: Decimal, to_credit: Decimal,
              position: InvoicePosition | None) -> str:
-    parts = [f"{number} raised for {total:.2f}"]
+    parts = [f"{number} raised for {shown(total)}"]
     if position is not None:
-        parts.append(f"{applied:.2f} applied to {position.number}")
+        parts.append(f"{shown(applied)} applied to {position.number}")
     if to_credit > 0 or position is None:
-        parts.append(f"{to_credit:.2f} became account credit")
+        parts.append(f"{shown(to_credit)} became account credit")
     return parts[0] + ": " + ", ".join(parts[1:]) + "."
 
 
@@ -287,7 +288,7 @@ def void_credit_note(session: Session, *, credit_note_id: int, actor: User | Non
                "invoice_number": note.invoice.number if note.invoice else None,
                "total": str(note.total), "released": str(released),
            })
-    owed_again = f"; {released:.2f} is owed again on the invoices it paid off" if released else ""
+    owed_again = f"; {shown(released)} is owed again on the invoices it paid off" if released else ""
     return ActionResult(
         "void_credit_note", changed=1, changed_refs=(note.number,),
         message=f"{note.number} voided{owed_again}.",

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm.actions import ActionError, ActionResult
 from crm.actions.guards import live_customer
+from crm.formatting import money as shown
 from crm.ledger import LedgerError, flush_ledger, live_allocations
 from crm.models import Allocation, CreditNote, Customer, Invoice, Payment, User
 from crm.models.audit import record
@@ -113,8 +114,8 @@ def _allocatable(session: Session, customer: Customer, wanted: dict[int, Decimal
             raise ActionError(f"Invoice {invoice} is {state}: only issued invoices can be "
                               "paid.")
         if amount > invoice.outstanding:
-            raise ActionError(f"Only {invoice.outstanding:.2f} is left to pay on {invoice}; "
-                              f"{amount:.2f} cannot be allocated to it.")
+            raise ActionError(f"Only {shown(invoice.outstanding)} is left to pay on {invoice}; "
+                              f"{shown(amount)} cannot be allocated to it.")
         invoices.append(invoice)
     return invoices
 
@@ -191,8 +192,8 @@ def record_payment(session: Session, *, customer_id: int, received_on: date, met
     wanted = _requested(allocations)
     allocated = sum(wanted.values(), ZERO)
     if allocated > amount:
-        raise ActionError(f"The allocations add up to {allocated:.2f}, more than the payment "
-                          f"of {amount:.2f}.")
+        raise ActionError(f"The allocations add up to {shown(allocated)}, more than the payment "
+                          f"of {shown(amount)}.")
     reference_label = customer.reference
     lock_invoices(session, customer.id)
     invoices = _allocatable(session, customer, wanted)
@@ -210,10 +211,10 @@ def record_payment(session: Session, *, customer_id: int, received_on: date, met
                     "allocated": str(allocated), "left_as_credit": str(left),
                     "invoices": [str(invoice) for invoice in invoices]})
     session.flush()
-    message = f"Payment of {amount:.2f} recorded for {reference_label}"
+    message = f"Payment of {shown(amount)} recorded for {reference_label}"
     if invoices:
-        message += f": {allocated:.2f} allocated to {_numbers(invoices)}"
-    message += f"; {left:.2f} left as account credit." if left else "."
+        message += f": {shown(allocated)} allocated to {_numbers(invoices)}"
+    message += f"; {shown(left)} left as account credit." if left else "."
     return ActionResult("record_payment", changed=1, changed_refs=(reference_label,),
                         message=message,
                         details={"payment_id": payment.id, "allocated": allocated,
@@ -231,8 +232,8 @@ def allocate_credit(session: Session, *, customer_id: int,
     lock_invoices(session, customer.id)
     invoices = _allocatable(session, customer, wanted)
     if total > customer.account_credit:
-        raise ActionError(f"{customer.reference} has {customer.account_credit:.2f} of account "
-                          f"credit; {total:.2f} cannot be allocated.")
+        raise ActionError(f"{customer.reference} has {shown(customer.account_credit)} of account "
+                          f"credit; {shown(total)} cannot be allocated.")
     made = _draw(session, credit_sources(session, customer.id), invoices, wanted)
     _settle(session)
     credit_left = customer.account_credit
@@ -244,8 +245,8 @@ def allocate_credit(session: Session, *, customer_id: int,
     session.flush()
     return ActionResult(
         "allocate_credit", changed=len(made), changed_refs=(customer.reference,),
-        message=(f"{total:.2f} of account credit allocated to {_numbers(invoices)}; "
-                 f"{credit_left:.2f} of account credit left."),
+        message=(f"{shown(total)} of account credit allocated to {_numbers(invoices)}; "
+                 f"{shown(credit_left)} of account credit left."),
         details={"allocated": total, "credit_left": credit_left,
                  "allocation_ids": [a.id for a in made]},
     )
@@ -296,6 +297,6 @@ def remove_allocation(session: Session, *, allocation_id: int,
     session.flush()
     return ActionResult(
         "remove_allocation", changed=1,
-        message=f"Allocation of {amount:.2f} to {invoice} removed: it is account credit again.",
+        message=f"Allocation of {shown(amount)} to {invoice} removed: it is account credit again.",
         details={"invoice_id": invoice.id, "amount": amount, "customer_id": customer_id},
     )

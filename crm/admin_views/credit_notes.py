@@ -32,7 +32,7 @@ from crm.admin_views.forms import choices
 from crm.admin_views.money import LineInline, MoneyView
 from crm.admin_views.statements import CreditNotePdfMixin
 from crm.extensions import db
-from crm.formatting import DATE_EXAMPLE, day, parse_day
+from crm.formatting import DATE_EXAMPLE, day, money, parse_day
 from crm.models import Allocation, CreditNote, CreditNoteLine, Customer, Invoice
 from crm.models.finance import BREAKDOWN_STYLES, CREDIT_NOTE_STATUSES, LINE_CATEGORIES
 
@@ -170,7 +170,7 @@ class CreditNoteView(CreditNotePdfMixin, MoneyView):
             preview["applied"], preview["to_credit"] = position.split(priced.total)
             if priced.total > position.creditable:
                 preview["error"] = (f"{position.number} can be credited at most "
-                                    f"{position.creditable:.2f} more.")
+                                    f"{money(position.creditable)} more.")
         else:
             preview["applied"], preview["to_credit"] = None, priced.total
         return preview

@@ -96,8 +96,8 @@ def _lines_fit(form) -> bool:
             continue
         total, last = total + net + tax, line
     if last is not None and total > MONEY_MAX:
-        _add_error(last.unit_price, f"The invoice would come to {total:,.2f}; an invoice "
-                                    f"holds at most {MONEY_MAX:,}.")
+        _add_error(last.unit_price, f"The invoice would come to {money(total)}; an invoice "
+                                    f"holds at most {money(MONEY_MAX)}.")
         ok = False
     return ok
 

@@ -80,12 +80,12 @@ def test_the_invoice_screen_shows_the_summary_and_its_lines(client, login, books
     html = text_of(page)
     assert page.status_code == 200
     assert (one(html, "invoice-total"), one(html, "invoice-credited"),
-            one(html, "invoice-outstanding")) == ("100.00", "0.00", "30.00")
+            one(html, "invoice-outstanding")) == ("£100.00", "£0.00", "£30.00")
     assert len(by_testid(html, "raise-line")) == 2
     assert 'name="line-1-description" maxlength="500" value="Spare &lt;b&gt;part&lt;/b&gt;"' in html
     assert 'name="line-1-include" value="1" checked' in html
-    assert one(html, "preview-total") == "100.00"
-    assert (one(html, "preview-applied"), one(html, "preview-to-credit")) == ("30.00", "70.00")
+    assert one(html, "preview-total") == "£100.00"
+    assert (one(html, "preview-applied"), one(html, "preview-to-credit")) == ("£30.00", "£70.00")
 
 
 def test_the_preview_recomputes_and_writes_nothing(app, client, login, books):
@@ -95,8 +95,8 @@ def test_the_preview_recomputes_and_writes_nothing(app, client, login, books):
 
     html = text_of(page)
     assert page.status_code == 200
-    assert one(html, "preview-total") == "30.00"
-    assert (one(html, "preview-applied"), one(html, "preview-to-credit")) == ("30.00", "0.00")
+    assert one(html, "preview-total") == "£30.00"
+    assert (one(html, "preview-applied"), one(html, "preview-to-credit")) == ("£30.00", "£0.00")
     assert 'name="line-0-quantity" value="0.5"' in html
     assert 'name="line-0-include" value="1" checked' in html
     assert 'name="line-1-include" value="1" checked' not in html  # kept unticked
@@ -119,8 +119,8 @@ def test_raising_with_a_reduced_line_credits_what_is_left(app, client, login, bo
     assert saved.headers["Location"].endswith(f"/admin/owner/credit_note/details/?id={key}")
     details = client.get(saved.headers["Location"])
     html = text_of(details)
-    assert flashes(html) == ["CN-000001 raised for 70.00: 30.00 applied to INV-000001, "
-                             "40.00 became account credit."]
+    assert flashes(html) == ["CN-000001 raised for £70.00: £30.00 applied to INV-000001, "
+                             "£40.00 became account credit."]
     assert f'href="/admin/owner/credit_note/pdf/?id={key}"' in html
     pdf = client.get(f"/admin/owner/credit_note/pdf/?id={key}")
     assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
@@ -179,7 +179,7 @@ def test_a_standalone_credit_note_becomes_account_credit(app, client, login, boo
 
     assert saved.status_code == 302
     assert flashes(text_of(client.get(saved.headers["Location"]))) == [
-        "CN-000001 raised for 31.00: 31.00 became account credit."]
+        "CN-000001 raised for £31.00: £31.00 became account credit."]
     with app.app_context():
         note = db.session.query(CreditNote).one()
         assert (note.invoice_id, note.issue_date, note.description, note.breakdown_style,
@@ -191,7 +191,7 @@ def test_a_standalone_credit_note_becomes_account_credit(app, client, login, boo
 
 # --- refusals -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"line-0-unit_price": "60.01"}, "INV-000001 can be credited at most 100.00 more"),
+    ({"line-0-unit_price": "60.01"}, "INV-000001 can be credited at most £100.00 more"),
     ({"line-0-quantity": "0"}, "Line 1, quantity: The quantity must be more than zero."),
     ({"line-1-unit_price": "-3"}, "Line 2, unit price: The amount must not be negative."),
     ({"line-0-description": ""}, "Line 1: enter a description."),
@@ -213,7 +213,7 @@ def test_each_refusal_is_shown_with_the_inputs_kept(app, client, login, books, c
     for key, value in changes.items():
         if value and key.endswith(("quantity", "unit_price", "description", "date")):
             assert f'value="{value}"' in html
-    assert one(html, "invoice-outstanding") == "30.00"
+    assert one(html, "invoice-outstanding") == "£30.00"
     assert count_rows(app, CreditNote) == 0
     with app.app_context():
         assert peek(db.session, "credit_note") == 1
@@ -227,8 +227,8 @@ def test_over_credit_across_two_credit_notes_is_refused(app, client, login, book
         "line-0-include": None, "line-1-unit_price": "20.01"}))
 
     assert page.status_code == 400
-    assert "INV-000001 can be credited at most 40.00 more" in one(text_of(page), "action-error")
-    assert one(text_of(page), "invoice-credited") == "60.00"
+    assert "INV-000001 can be credited at most £40.00 more" in one(text_of(page), "action-error")
+    assert one(text_of(page), "invoice-credited") == "£60.00"
     assert count_rows(app, CreditNote) == 1
 
 
@@ -283,7 +283,7 @@ def test_void_asks_for_a_reason_then_voids(app, client, raised, books):
                        data={"id": str(raised), "confirm": "1", "reason": "Raised in error"})
     assert done.status_code == 302
     details = text_of(client.get(done.headers["Location"]))
-    assert flashes(details) == ["CN-000001 voided; 30.00 is owed again on the invoices it "
+    assert flashes(details) == ["CN-000001 voided; £30.00 is owed again on the invoices it "
                                 "paid off."]
     assert by_testid(details, "void-credit-note") == []
     assert load(app, CreditNote, raised, "status") == {"status": "void"}

@@ -402,7 +402,7 @@ def test_the_attack_line_is_refused_at_the_form(app, client, people):
                                        "lines-0-unit_price": "9999999999.99"})
 
     assert saved.status_code == 200
-    assert any("a line holds at most 9,999,999,999.99" in error
+    assert any("a line holds at most £9,999,999,999.99" in error
                for error in field_errors(text_of(saved), "lines-0-unit_price"))
     assert count_rows(app, Invoice) == 0
 
@@ -412,7 +412,7 @@ def test_lines_that_each_fit_but_add_up_past_an_invoice_are_refused(app, client,
                                              ("Two", "1", "6000000000.00")))
 
     assert saved.status_code == 200
-    assert any("an invoice holds at most 9,999,999,999.99" in error
+    assert any("an invoice holds at most £9,999,999,999.99" in error
                for error in field_errors(text_of(saved), "lines-1-unit_price"))
     assert count_rows(app, Invoice) == 0
 

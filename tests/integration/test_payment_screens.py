@@ -58,11 +58,11 @@ def test_the_record_page_shows_the_customer_and_its_open_invoices(client, login,
     page = text_of(client.get(f"{RECORD}?customer_id={debtor['customer']}"))
 
     summary = by_testid(page, "customer-summary")[0]
-    assert "balance 150.00" in summary and "overdue 150.00 for 40 days" in summary
-    assert "account credit 0.00" in summary
+    assert "balance £150.00" in summary and "overdue £150.00 for 40 days" in summary
+    assert "account credit £0.00" in summary
     rows = by_testid(page, "invoice-row")
     assert [r.split()[0] for r in rows] == ["INV-000001", "INV-000002"]  # oldest due first
-    assert rows[0].endswith("40 100.00") and rows[1].endswith("10 50.00")
+    assert rows[0].endswith("40 £100.00") and rows[1].endswith("10 £50.00")
     assert {_alloc(debtor, "old"), _alloc(debtor, "new")} <= input_names(page)
     assert _alloc(debtor, "draft") not in input_names(page)
 
@@ -75,7 +75,7 @@ def test_a_payment_is_recorded_and_allocated_from_the_page(app, client, login, d
 
     assert response.status_code == 302
     page = text_of(client.get(response.headers["Location"]))
-    assert any("115.00 allocated to INV-000001, INV-000002; 5.00 left as account credit" in m
+    assert any("£115.00 allocated to INV-000001, INV-000002; £5.00 left as account credit" in m
                for m in flashes(page))
     assert load(app, Invoice, debtor["old"], "outstanding")["outstanding"] == D("0.00")
     assert load(app, Invoice, debtor["new"], "outstanding")["outstanding"] == D("35.00")
@@ -108,9 +108,9 @@ def test_allocate_oldest_first_fills_in_the_suggestion_and_writes_nothing(app, c
     ({"received_on": "31 Feb 2026"}, "Date received: type a date like 4 Dec 2026."),
     ({"received_on": "next tuesday"}, "Date received: type a date like 4 Dec 2026."),
     ({"received_on": "1850-01-01"}, "Enter a date between 1900 and 2100."),
-    ({"old": "100.01"}, "Only 100.00 is left to pay on INV-000001"),
+    ({"old": "100.01"}, "Only £100.00 is left to pay on INV-000001"),
     ({"old": "0"}, "An allocation: The amount must be more than zero."),
-    ({"old": "100.00", "new": "30.00"}, "add up to 130.00, more than the payment of 120.00"),
+    ({"old": "100.00", "new": "30.00"}, "add up to £130.00, more than the payment of £120.00"),
     ({"draft": "10.00"}, "is a draft: only issued invoices can be paid"),
     ({"void": "10.00"}, "is void: only issued invoices can be paid"),
     ({"stranger": "10.00"}, "belongs to another customer"),
@@ -185,7 +185,7 @@ def test_the_allocate_page_suggests_the_credit_oldest_first_and_allocates_it(app
     login("owner")
     url = f"{ALLOCATE}?customer_id={in_credit['customer']}"
     page = text_of(client.get(url))
-    assert by_testid(page, "account-credit") == ["120.00"]
+    assert by_testid(page, "account-credit") == ["£120.00"]
     assert f'name="{_alloc(in_credit, "old")}" value="100.00"' in page
     assert f'name="{_alloc(in_credit, "new")}" value="20.00"' in page
 
@@ -195,7 +195,7 @@ def test_the_allocate_page_suggests_the_credit_oldest_first_and_allocates_it(app
 
     assert response.status_code == 302
     after = text_of(client.get(response.headers["Location"]))
-    assert any("120.00 of account credit allocated" in m for m in flashes(after))
+    assert any("£120.00 of account credit allocated" in m for m in flashes(after))
     assert load(app, Customer, in_credit["customer"], "account_credit", "balance") == {
         "account_credit": D("0.00"), "balance": D("30.00")}
 
@@ -208,7 +208,7 @@ def test_allocating_more_than_the_credit_is_refused_on_the_page(app, client, log
                                        _alloc(in_credit, "new"): "20.01"})
 
     assert page.status_code == 400
-    assert "has 120.00 of account credit; 120.01 cannot be allocated" in by_testid(
+    assert "has £120.00 of account credit; £120.01 cannot be allocated" in by_testid(
         text_of(page), "action-error")[0]
     assert count_rows(app, Allocation) == 0
 

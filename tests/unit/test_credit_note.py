@@ -91,7 +91,7 @@ def test_a_partial_credit_pays_off_part_of_the_invoice(session, owner, customer,
     assert (note.invoice_id, note.customer_id, note.status) == (invoice.id, customer.id, "issued")
     assert outstanding(session, invoice) == D("60.00")
     assert figures(session, customer) == (D("60.00"), D("0.00"))
-    assert "40.00 applied to INV-000001" in result.message
+    assert "£40.00 applied to INV-000001" in result.message
     assert_ledger_agrees(session)
 
 
@@ -117,7 +117,7 @@ def test_on_a_partly_paid_invoice_the_rest_becomes_account_credit(session, owner
     assert figures(session, customer) == (D("-20.00"), D("20.00"))
     allocation = session.scalars(select(Allocation).where(Allocation.credit_note_id.is_not(None)))
     assert [a.amount for a in allocation] == [D("30.00")]
-    assert "20.00 became account credit" in result.message
+    assert "£20.00 became account credit" in result.message
     assert_ledger_agrees(session)
 
 
@@ -135,14 +135,14 @@ def test_on_a_paid_invoice_all_of_it_becomes_account_credit(session, owner, cust
 
 
 def test_more_than_the_invoice_total_is_refused(session, owner, invoice):
-    with pytest.raises(ActionError, match=r"INV-000001 can be credited at most 100\.00 more"):
+    with pytest.raises(ActionError, match=r"INV-000001 can be credited at most £100\.00 more"):
         raise_credit_note(session, actor=owner, lines=[line("100.01")], invoice_id=invoice.id)
 
 
 def test_the_total_of_two_credit_notes_can_never_exceed_the_invoice(session, owner, invoice):
     credit(session, owner, line("60.00"), invoice_id=invoice.id)
 
-    with pytest.raises(ActionError, match=r"can be credited at most 40\.00 more"):
+    with pytest.raises(ActionError, match=r"can be credited at most £40\.00 more"):
         raise_credit_note(session, actor=owner, lines=[line("30.00"), line("10.01")],
                           invoice_id=invoice.id)
     session.rollback()
@@ -159,7 +159,7 @@ def test_tax_counts_towards_the_cap(session, owner, customer):
     taxed = make_invoice(session, customer, amount="100.00", tax_rate="20")  # 120.00
     session.commit()
 
-    with pytest.raises(ActionError, match=r"at most 120\.00 more"):
+    with pytest.raises(ActionError, match=r"at most £120\.00 more"):
         raise_credit_note(session, actor=owner, lines=[line("101.00", tax_rate="20")],
                           invoice_id=taxed.id)
     session.rollback()
@@ -215,7 +215,7 @@ def test_a_standalone_credit_note_is_all_account_credit(session, owner, customer
     assert (result.details["applied"], result.details["to_credit"]) == (D("0"), D("36.00"))
     assert figures(session, customer) == (D("-36.00"), D("36.00"))
     assert count(session, Allocation) == 0
-    assert "36.00 became account credit" in result.message
+    assert "£36.00 became account credit" in result.message
     assert_ledger_agrees(session)
 
 
@@ -260,8 +260,8 @@ def test_exactly_one_of_invoice_and_customer(session, owner, customer, invoice):
     ([line(description="   ")], "Line 1: enter a description"),
     ([line(description="x" * 501)], "at most 500 characters"),
     ([line(category="travel")], "Line 1: the category is one of labour, parts, other"),
-    ([line(price="0")], "comes to 0.00"),
-    ([line(price="9999999999.99", quantity="2")], "a line holds at most 9,999,999,999.99"),
+    ([line(price="0")], "comes to £0.00"),
+    ([line(price="9999999999.99", quantity="2")], "a line holds at most £9,999,999,999.99"),
     ([line(price="6000000000")] * 2, "That credit note is too large"),
     ([line()] * 201, "at most 200 lines"),
 ], ids=["none", "zero-qty", "negative-qty", "text-qty", "huge-qty", "negative-price",
@@ -357,7 +357,7 @@ def test_voiding_puts_the_invoice_back_to_owing(session, owner, customer, invoic
     assert session.get(CreditNote, key).status == "void"
     assert result.details == {"credit_note_id": key, "number": "CN-000001",
                               "released": D("40.00")}
-    assert "40.00 is owed again" in result.message
+    assert "£40.00 is owed again" in result.message
     assert outstanding(session, invoice) == D("100.00")
     assert figures(session, customer) == (D("100.00"), D("0.00"))
     [note] = session.scalars(select(Note).where(Note.customer_id == customer.id))

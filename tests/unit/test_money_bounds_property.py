@@ -146,7 +146,7 @@ def _draft(session, customer_id: int, **line) -> Invoice:
 @pytest.mark.parametrize(("line", "message"), [
     # The line of the attack run: 9,999,999,999.99 x 9,999,999,999.99.
     ({"quantity": "99999999.99", "unit_price": "9999999999.99"},
-     "a line holds at most 9,999,999,999.99"),
+     "a line holds at most £9,999,999,999.99"),
     ({"quantity": "1", "unit_price": "10", "tax_rate": "5000"},
      "a tax rate is between 0 and 100"),
 ], ids=["attack-line", "tax-5000"])
@@ -170,7 +170,7 @@ def test_two_invoices_that_each_fit_cannot_take_a_balance_past_what_it_holds(ses
     issue_invoice(session, invoice_id=first, actor=owner)
     session.commit()
 
-    with pytest.raises(LedgerError, match=r"past 9,999,999,999.99, the most an account holds"):
+    with pytest.raises(LedgerError, match=r"past £9,999,999,999.99, the most an account holds"):
         issue_invoice(session, invoice_id=second, actor=owner)
         session.commit()
     session.rollback()

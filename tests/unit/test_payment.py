@@ -75,7 +75,7 @@ def test_a_payment_pays_several_invoices_in_part_or_in_full_and_the_rest_is_cred
 
     assert result.details["allocated"] == D("130.00")
     assert result.details["left_as_credit"] == D("70.00")
-    assert "70.00 left as account credit" in result.message
+    assert "£70.00 left as account credit" in result.message
     assert _outstanding(session, old) == D("0.00")
     assert _outstanding(session, middle) == D("20.00")
     assert _outstanding(session, new) == D("80.00")
@@ -159,7 +159,7 @@ def test_a_payment_with_bad_details_is_refused(session, owner, debtor, overrides
 @pytest.mark.parametrize(("allocation", "fragment"), [
     (D("0.00"), "more than zero"),
     (D("-1.00"), "must not be negative"),
-    (D("100.01"), "Only 100.00 is left to pay on INV-000001"),
+    (D("100.01"), "Only £100.00 is left to pay on INV-000001"),
 ])
 def test_an_allocation_must_be_above_zero_and_within_what_is_owed(session, owner, debtor,
                                                                    allocation, fragment):
@@ -170,7 +170,7 @@ def test_an_allocation_must_be_above_zero_and_within_what_is_owed(session, owner
 
 def test_allocations_cannot_add_up_to_more_than_the_payment(session, owner, debtor):
     customer_id, (old, middle, _) = debtor
-    _refused(session, "add up to 130.00, more than the payment of 120.00",
+    _refused(session, "add up to £130.00, more than the payment of £120.00",
              lambda: _pay(session, owner, customer_id, amount="120.00",
                           allocations=[(old, "100.00"), (middle, "30.00")]))
 
@@ -180,7 +180,7 @@ def test_what_an_earlier_payment_paid_off_cannot_be_paid_again(session, owner, d
     _pay(session, owner, customer_id, amount="60.00", allocations=[(old, "60.00")])
     session.commit()
 
-    with pytest.raises(ActionError, match="Only 40.00 is left to pay"):
+    with pytest.raises(ActionError, match="Only £40.00 is left to pay"):
         _pay(session, owner, customer_id, amount="50.00", allocations=[(old, "50.00")])
     session.rollback()
     assert _count(session, Payment) == 1
@@ -300,7 +300,7 @@ def test_account_credit_is_drawn_oldest_first_across_payments_and_credit_notes(
 def test_allocating_more_credit_than_there_is_is_refused(session, owner, in_credit):
     customer_id, (old, _, _) = in_credit
 
-    with pytest.raises(ActionError, match="has 50.00 of account credit; 50.01 cannot"):
+    with pytest.raises(ActionError, match="has £50.00 of account credit; £50.01 cannot"):
         allocate_credit(session, customer_id=customer_id,
                         allocations=[(old, D("50.01"))], actor=owner)
     session.rollback()
@@ -310,7 +310,7 @@ def test_allocating_more_credit_than_there_is_is_refused(session, owner, in_cred
 def test_allocating_credit_beyond_what_an_invoice_owes_is_refused(session, owner, in_credit):
     customer_id, (_, middle, _) = in_credit
 
-    with pytest.raises(ActionError, match="Only 50.00 is left to pay on INV-000002"):
+    with pytest.raises(ActionError, match="Only £50.00 is left to pay on INV-000002"):
         allocate_credit(session, customer_id=customer_id,
                         allocations=[(middle, D("50.01"))], actor=owner)
     session.rollback()
@@ -332,7 +332,7 @@ def test_a_void_credit_note_is_no_account_credit(session, owner, in_credit):
         note.status = "void"
     session.commit()
 
-    with pytest.raises(ActionError, match="has 30.00 of account credit"):
+    with pytest.raises(ActionError, match="has £30.00 of account credit"):
         allocate_credit(session, customer_id=customer_id,
                         allocations=[(old, D("30.01"))], actor=owner)
 
@@ -402,7 +402,7 @@ def test_two_payments_at_once_cannot_over_allocate_one_invoice(app, session, own
         thread.join()
 
     assert len(outcome) == 1 and isinstance(outcome[0], ActionError | ledger.LedgerError)
-    assert "Only 30.00 is left" in str(outcome[0]) or "more allocated" in str(outcome[0])
+    assert "Only £30.00 is left" in str(outcome[0]) or "more allocated" in str(outcome[0])
     assert _outstanding(session, old) == D("30.00")
     assert _count(session, Payment) == 1
     assert ledger.differences(session) == ([], 0)

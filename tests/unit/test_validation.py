@@ -273,7 +273,7 @@ def test_a_line_too_large_for_an_amount_is_refused():
         Decimal("30.02"), Decimal("6.00"))
     assert line_amounts(Decimal("1"), Decimal("8333333333.32"), Decimal("20"))[1] == Decimal(
         "1666666666.66")
-    with pytest.raises(ValueError, match="a line holds at most 9,999,999,999.99"):
+    with pytest.raises(ValueError, match="a line holds at most £9,999,999,999.99"):
         line_amounts(Decimal("99999999.99"), Decimal("9999999999.99"), Decimal("0"))
     with pytest.raises(ValueError, match="a line holds at most"):
         line_amounts(Decimal("1"), Decimal("9999999999.99"), Decimal("1"))
