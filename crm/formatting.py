@@ -25,6 +25,7 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from babel.dates import format_date, format_datetime, parse_date
 from babel.numbers import (
     format_compact_currency,
@@ -177,5 +178,22 @@ def _local(value: datetime) -> datetime:
     return aware.astimezone(_zone(_setting("CRM_TIMEZONE")))
 
 
+@lru_cache(maxsize=4096)
+def phone(e164: str | None) -> str:
+    """A stored number (E.164, "+447795544804") as people write it: a UK number the
+    national way ("07795 544804", "0113 496 0000"), any other the international way
+    ("+33 1 23 45 67 89"); anything unreadable as it is."""
+    if not e164:
+        return ""
+    try:
+        parsed = phonenumbers.parse(e164, "GB")
+    except phonenumbers.NumberParseException:
+        return e164
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 44
+             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(parsed, style)
+
+
+
 FILTERS = {"money": money, "compact_money": compact_money, "plain_money": plain_money, "number": number, "percent": percent,
-           "day": day, "moment": moment, "wall": wall}
+           "day": day, "moment": moment, "wall": wall, "phone": phone}

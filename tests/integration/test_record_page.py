@@ -55,6 +55,8 @@ def test_the_summary_shows_the_name_status_and_for_an_owner_the_money(client, lo
 
     summary = by_testid(html, "customer-summary")[0]
     assert f"Bea Whitfield {person['ref']}" in summary
+    # the phone as people write it (stored as +447911123456), as in the list
+    assert "07911 123456" in summary and "+447911123456</a>" not in html
     assert by_testid(html, "status-badge") == ["active"]
     money = by_testid(html, "money-indicators")[0]
     assert "Balance £1,234.56" in money and "Overdue £1,234.56 for 5 days" in money
