@@ -87,3 +87,28 @@ def test_on_a_phone_the_customer_list_reads_as_cards_without_sideways_scroll(app
     expect(menu).to_be_visible()
     box = menu.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+
+
+def test_the_columns_chosen_are_remembered_in_a_new_session(app, page, sign_in):
+    """An owner adds "Account credit" and takes "Tags" away in the Columns menu: the list
+    shows just that, and still does in a new session later (kept on the server, per user)."""
+    seed(app, 3)
+    page.set_viewport_size({"width": 1366, "height": 850})
+    sign_in("owner")
+    page.goto("/admin/owner/customer/")
+    table = page.locator("table.model-list")
+    expect(table.get_by_role("columnheader", name="Tags")).to_be_visible()
+    expect(table.get_by_role("columnheader", name="Account credit")).to_have_count(0)
+
+    page.get_by_test_id("columns-menu").click()
+    page.get_by_label("Account credit").check()
+    page.get_by_label("Tags").uncheck()
+    page.get_by_test_id("columns-apply").click()
+
+    expect(table.get_by_role("columnheader", name="Account credit")).to_be_visible()
+    expect(table.get_by_role("columnheader", name="Tags")).to_have_count(0)
+    page.context.clear_cookies()  # another day, another browser session
+    sign_in("owner")
+    page.goto("/admin/owner/customer/")
+    expect(table.get_by_role("columnheader", name="Account credit")).to_be_visible()
+    expect(table.get_by_role("columnheader", name="Tags")).to_have_count(0)
