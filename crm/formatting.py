@@ -134,6 +134,33 @@ def parse_day(text: str) -> date:
     raise ValueError(f"not a date: {text!r}")
 
 
+MOMENT_EXAMPLE = "4 Dec 2026, 20:00"
+MOMENT_HINT = f"Type a date and time like {MOMENT_EXAMPLE}."
+_CLOCK = re.compile(r"(.+?)[\s,t]+(\d{1,2})[:.](\d{2})(?::(\d{2}))?\s*(am|pm)?")
+
+
+def parse_moment(text: str) -> datetime:
+    """A date and a time as a person types it, read as the clock reads it (no time zone):
+    "4 Dec 2026, 20:00" (the style pages show), "4 Dec 2026 8pm" is not, "4 Dec 2026 8:00 pm"
+    is, and so are "2026-12-04 20:00" and "2026-12-04T20:00:00". The date part is anything
+    ``parse_day`` reads. ValueError otherwise (a date without its time included)."""
+    value = " ".join(str(text).strip().lower().split())
+    found = _CLOCK.fullmatch(value)
+    if not found:
+        raise ValueError(f"not a date and time: {text!r}")
+    day_text, hour, minute, second, half = found.groups()
+    hour, minute, second = int(hour), int(minute), int(second or 0)
+    if half:
+        if not 1 <= hour <= 12:
+            raise ValueError(f"not a time: {text!r}")
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    when = parse_day(day_text.rstrip(", "))
+    try:
+        return datetime(when.year, when.month, when.day, hour, minute, second)
+    except ValueError as exc:
+        raise ValueError(f"not a time: {text!r}") from exc
+
+
 def _month(word: str) -> int:
     """1 to 12 for a month's name, in full or cut short ("Dec", "Sept")."""
     for number, name in enumerate(MONTH_NAMES, 1):

@@ -1,7 +1,7 @@
 """WTForms validators wrapping crm.validation, so every error shows next to its field; and
 ``DayField``, the one way a person types a date into a form."""
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import current_app
 from flask_admin.contrib.sqla.form import AdminModelConverter
@@ -12,7 +12,16 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import TextInput
 
 from crm import validation
-from crm.formatting import DATE_EXAMPLE, DATE_HINT, day, parse_day
+from crm.formatting import (
+    DATE_EXAMPLE,
+    DATE_HINT,
+    MOMENT_EXAMPLE,
+    MOMENT_HINT,
+    day,
+    parse_day,
+    parse_moment,
+    wall,
+)
 
 DAY_INPUT = {"inputmode": "text", "autocomplete": "off", "placeholder": f"e.g. {DATE_EXAMPLE}"}
 
@@ -46,12 +55,42 @@ class DayField(Field):
             raise ValueError(DATE_HINT) from None
 
 
+class MomentField(DayField):
+    """A date and time typed as pages show them ("4 Dec 2026, 20:00"; ISO read too), in a
+    plain text box, as the clock reads it (a booking's start: no time-zone conversion)."""
+
+    def __init__(self, label=None, validators=None, render_kw=None, **kwargs):
+        super().__init__(label, validators,
+                         render_kw={"placeholder": f"e.g. {MOMENT_EXAMPLE}", **(render_kw or {})},
+                         **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return wall(self.data) if isinstance(self.data, datetime) else ""
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "") or ""
+        self.data = None
+        if not text.strip():
+            return
+        try:
+            self.data = parse_moment(text[:40])
+        except ValueError:
+            raise ValueError(MOMENT_HINT) from None
+
+
 class CrmModelConverter(AdminModelConverter):
-    """Flask-Admin's converter, with a date column typed into a ``DayField``."""
+    """Flask-Admin's converter, with a date column typed into a ``DayField`` and a date and
+    time into a ``MomentField`` (no picker: each shows another style)."""
 
     @converts("Date")
     def convert_date(self, field_args, **extra):
         return DayField(**field_args)
+
+    @converts("DateTime")
+    def convert_datetime(self, field_args, **extra):
+        return MomentField(**field_args)
 
 
 class Normalized:

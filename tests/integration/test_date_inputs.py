@@ -146,6 +146,52 @@ def test_a_reminder_refuses_what_is_not_a_date(app, client, login, payer, typed)
     assert count_rows(app, ServiceReminder) == 0
 
 
+# --- a booking's start and end: a date and a time, in the same style ------------------------
+
+MOMENT_HINT = "Type a date and time like 4 Dec 2026, 20:00."
+
+
+@pytest.mark.parametrize("typed", ["4 Dec 2026, 20:00", "2026-12-04 20:00", "4/12/2026 8:00 pm"])
+def test_a_booking_start_is_typed_as_the_pages_show_it(app, client, login, payer, typed):
+    from datetime import datetime
+
+    from crm.models import Booking
+
+    login("owner")
+    response = submit(client, "/admin/owner/booking/new/",
+                      {"customer": str(payer["customer"]), "title": "Wedding set",
+                       "status": "confirmed", "starts_at": typed,
+                       "ends_at": "4 Dec 2026, 23:30"})
+
+    assert response.status_code == 302, field_errors(text_of(response), "starts_at")
+    with app.app_context():
+        booking = db.session.scalars(select(Booking)).one()
+        key = booking.id
+        # as the clock reads it: no time-zone conversion
+        assert (booking.starts_at, booking.ends_at) == (datetime(2026, 12, 4, 20, 0),
+                                                         datetime(2026, 12, 4, 23, 30))
+    html = text_of(client.get(f"/admin/owner/booking/edit/?id={key}"))
+    assert form_values(html)["starts_at"] == "4 Dec 2026, 20:00"
+    assert 'placeholder="e.g. 4 Dec 2026, 20:00"' in html
+    no_date_box(html)
+
+
+@pytest.mark.parametrize("typed", ["4 Dec 2026", "next friday 8pm", "4 Dec 2026, 25:00",
+                                   "31 Feb 2026, 10:00"])
+def test_a_booking_start_that_is_not_a_date_and_time_is_one_sentence(app, client, login,
+                                                                      payer, typed):
+    from crm.models import Booking
+
+    login("owner")
+    response = submit(client, "/admin/owner/booking/new/",
+                      {"customer": str(payer["customer"]), "title": "Wedding set",
+                       "status": "confirmed", "starts_at": typed})
+
+    assert response.status_code == 200
+    assert field_errors(text_of(response), "starts_at") == [MOMENT_HINT]
+    assert count_rows(app, Booking) == 0
+
+
 # --- the record-a-payment page --------------------------------------------------------------
 
 def _payment(payer, received_on: str) -> dict:
