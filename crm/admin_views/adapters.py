@@ -93,7 +93,12 @@ def run_action(fn, /, **kwargs):
 class IdSafeLoader(QueryAjaxModelLoader):
     """Flask-Admin's look-up for a form's related-record field, reading the posted id with
     ``record_id``: a forged value (30 digits, text) names no record instead of reaching the
-    database as an out-of-range integer."""
+    database as an out-of-range integer. Its empty box says what to do, not Flask-Admin's
+    "Please select model"."""
+
+    def __init__(self, name, session, model, **options):
+        options.setdefault("placeholder", "Type to search")
+        super().__init__(name, session, model, **options)
 
     def get_one(self, pk):
         try:

@@ -352,7 +352,8 @@ class CustomerLookup(IdSafeLoader):
     """Customer pickers in forms: the same index-backed search as the customer list."""
 
     def __init__(self, name: str):
-        super().__init__(name, db, Customer, fields=["reference"], page_size=10)
+        super().__init__(name, db, Customer, fields=["reference"], page_size=10,
+                         placeholder="Search by name, reference, e-mail or phone")
 
     def get_list(self, term, offset=0, limit=10):
         return find_live_customers(db.session, term, offset=offset, limit=limit)

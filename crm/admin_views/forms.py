@@ -32,17 +32,22 @@ class DayField(Field):
     is not a date is kept as typed, with "Type a date like 4 Dec 2026." next to it."""
 
     widget = TextInput()
+    kind = date  # what the field holds, shown by ``show`` and read by ``parse``
+    show = staticmethod(day)
+    parse = staticmethod(parse_day)
+    hint = DATE_HINT
+    example = DATE_EXAMPLE
 
     def __init__(self, label=None, validators=None, render_kw=None, **kwargs):
         kwargs.pop("format", None)  # a DateField's; the style here is the one style
         kwargs.pop("widget", None)  # no date picker: it shows another style
-        super().__init__(label, validators, render_kw={**DAY_INPUT, **(render_kw or {})},
-                         **kwargs)
+        typed = {**DAY_INPUT, "placeholder": f"e.g. {self.example}"}
+        super().__init__(label, validators, render_kw={**typed, **(render_kw or {})}, **kwargs)
 
     def _value(self) -> str:
         if self.raw_data:
             return self.raw_data[0]
-        return day(self.data) if isinstance(self.data, date) else ""
+        return self.show(self.data) if isinstance(self.data, self.kind) else ""
 
     def process_formdata(self, valuelist):
         text = (valuelist[0] if valuelist else "") or ""
@@ -50,34 +55,20 @@ class DayField(Field):
         if not text.strip():
             return
         try:
-            self.data = parse_day(text[:40])
+            self.data = self.parse(text[:40])
         except ValueError:
-            raise ValueError(DATE_HINT) from None
+            raise ValueError(self.hint) from None
 
 
 class MomentField(DayField):
     """A date and time typed as pages show them ("4 Dec 2026, 20:00"; ISO read too), in a
     plain text box, as the clock reads it (a booking's start: no time-zone conversion)."""
 
-    def __init__(self, label=None, validators=None, render_kw=None, **kwargs):
-        super().__init__(label, validators,
-                         render_kw={"placeholder": f"e.g. {MOMENT_EXAMPLE}", **(render_kw or {})},
-                         **kwargs)
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return self.raw_data[0]
-        return wall(self.data) if isinstance(self.data, datetime) else ""
-
-    def process_formdata(self, valuelist):
-        text = (valuelist[0] if valuelist else "") or ""
-        self.data = None
-        if not text.strip():
-            return
-        try:
-            self.data = parse_moment(text[:40])
-        except ValueError:
-            raise ValueError(MOMENT_HINT) from None
+    kind = datetime
+    show = staticmethod(wall)
+    parse = staticmethod(parse_moment)
+    hint = MOMENT_HINT
+    example = MOMENT_EXAMPLE
 
 
 class CrmModelConverter(AdminModelConverter):

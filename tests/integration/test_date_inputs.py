@@ -172,6 +172,9 @@ def test_a_booking_start_is_typed_as_the_pages_show_it(app, client, login, payer
                                                          datetime(2026, 12, 4, 23, 30))
     html = text_of(client.get(f"/admin/owner/booking/edit/?id={key}"))
     assert form_values(html)["starts_at"] == "4 Dec 2026, 20:00"
+    # the pickers say what to type, not Flask-Admin's "Please select model"
+    assert "Please select model" not in html
+    assert 'data-placeholder="Search by name, reference, e-mail or phone"' in html
     assert 'placeholder="e.g. 4 Dec 2026, 20:00"' in html
     no_date_box(html)
 
