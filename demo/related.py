@@ -37,6 +37,7 @@ from demo.vocabulary import (
     LEAD_SOURCES,
     LINE_CATEGORY,
     LINE_TEXT,
+    LOST_REASONS,
     MOBILE_BLOCKS,
     NOTE_BODIES,
     NOTE_DNWWA,
@@ -46,6 +47,7 @@ from demo.vocabulary import (
     PAY_METHOD,
     PERSONAL_DOMAINS,
     POSITIONS,
+    REMINDER_INTERVALS,
     REMINDER_PAST,
     REMINDERS,
     TERMS,
@@ -261,9 +263,10 @@ class Generator:
             for _ in range(0 if x < 0.6 else 1 if x < 0.9 else 2):
                 due = self.today_ord - 365 + int(r() * 730)
                 status = REMINDER_PAST[int(r() * 100)] if due < self.today_ord else "due"
+                rid = self.next_id("service_reminder")
                 out["service_reminder"].append((
-                    self.next_id("service_reminder"), wid, self.d(due),
-                    REMINDERS[int(r() * len(REMINDERS))], status, 1, stamp, stamp,
+                    rid, wid, self.d(due), REMINDERS[int(r() * len(REMINDERS))], status,
+                    REMINDER_INTERVALS[rid % len(REMINDER_INTERVALS)], 1, stamp, stamp,
                 ))
         return ids
 
@@ -294,8 +297,8 @@ class Generator:
             rows.append((
                 converted, c.first, c.surname, c.company, c.email, c.phone,
                 LEAD_SOURCES[int(r() * len(LEAD_SOURCES))],
-                LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))], "converted", cid, 1, stamp,
-                stamp,
+                LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))], "won", cid, None, None, 1,
+                stamp, stamp,
             ))
         if r() < 0.15:
             title, first, surname = self.random_person()
@@ -303,12 +306,17 @@ class Generator:
             stamp = self.dt(day, 96 + int(r() * 140))
             email = f"{slug(first)}.{slug(surname)}{int(r() * 100)}@" \
                     f"{PERSONAL_DOMAINS[int(r() * len(PERSONAL_DOMAINS))]}" if r() < 0.8 else None
+            lid = self.next_id("lead")
+            phone = self.random_phone(True) if r() < 0.6 else None
+            source = LEAD_SOURCES[int(r() * len(LEAD_SOURCES))]
+            message = LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))]
+            status = LEAD_OPEN[int(r() * 100)]
+            # An open lead has a follow-up a few days after it came in; a lost one a reason.
+            lost = LOST_REASONS[lid % len(LOST_REASONS)] if status == "lost" else None
+            follow_up = None if lost else self.d(day + 2 + lid % 10)
             rows.append((
-                self.next_id("lead"), first, surname, None, email,
-                self.random_phone(True) if r() < 0.6 else None,
-                LEAD_SOURCES[int(r() * len(LEAD_SOURCES))],
-                LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))], LEAD_OPEN[int(r() * 100)], None,
-                1, stamp, stamp,
+                lid, first, surname, None, email, phone, source, message, status, None, lost,
+                follow_up, 1, stamp, stamp,
             ))
         return converted
 
@@ -341,8 +349,10 @@ class Generator:
                 value = None
             else:
                 value = Decimal(5000 + int(r() * r() * 495000)).scaleb(-2)
+            first, surname = None, None
             if c.email and r() < 0.85:
                 email = c.email
+                first, surname = c.first, c.surname
             elif contact_emails:
                 email = contact_emails[int(r() * len(contact_emails))]
             else:
@@ -355,7 +365,7 @@ class Generator:
                 work_ids[int(r() * len(work_ids))] if work_ids and r() < 0.7 else None,
                 lead_id if k == 0 else None, BOOKING_TITLES[int(r() * len(BOOKING_TITLES))],
                 status, self.dt(day, start), self.dt(end_day, end_tod),
-                None if value is None else self.money(value), email,
+                None if value is None else self.money(value), email, first, surname,
                 ATTRIBUTION[int(r() * 100)], 1, stamp, stamp,
             ))
 

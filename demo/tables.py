@@ -29,17 +29,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "updated_at",
     ),
     "service_reminder": (
-        "id", "work_address_id", "due_on", "description", "status", "version", "created_at",
-        "updated_at",
+        "id", "work_address_id", "due_on", "description", "status", "interval_months", "version",
+        "created_at", "updated_at",
     ),
     "lead": (
         "id", "first_name", "surname", "company_name", "email", "phone", "source", "message",
-        "status", "customer_id", "version", "created_at", "updated_at",
+        "status", "customer_id", "lost_reason", "follow_up_on", "version", "created_at",
+        "updated_at",
     ),
     "booking": (
         "id", "reference", "customer_id", "work_address_id", "lead_id", "title", "status",
-        "starts_at", "ends_at", "value", "contact_email", "attribution", "version",
-        "created_at", "updated_at",
+        "starts_at", "ends_at", "value", "contact_email", "contact_first_name",
+        "contact_surname", "attribution", "version", "created_at", "updated_at",
     ),
     "note": (
         "id", "customer_id", "work_address_id", "kind", "body", "important",

@@ -109,7 +109,10 @@ REMINDERS = ("Annual boiler service", "Gas safety certificate", "PAT testing",
 REMINDER_PAST = _table(("done", 70), ("due", 25), ("cancelled", 5))
 LEAD_SOURCES = ("Website form", "Phone", "E-mail", "Facebook", "Instagram", "Referral",
                 "Google Ads", "Trade show", "Walk-in")
-LEAD_OPEN = _table(("new", 40), ("contacted", 25), ("lost", 35))
+LEAD_OPEN = _table(("new", 30), ("contacted", 20), ("quoted", 15), ("lost", 35))
+LOST_REASONS = ("Went with another supplier", "Too expensive", "Date not available",
+                "No reply after quote", "Out of our area")
+REMINDER_INTERVALS = (12, 12, 12, 6, 24)  # months; most services are annual
 LEAD_MESSAGES = (
     "Could you quote for a full service next month?", "Looking for a band for a wedding in June.",
     "Do you cover our area? We need someone this week.", "Please call me back about a repair.",

@@ -46,6 +46,7 @@ from crm.models import (
 
 ARCHIVE, DELETE, ALREADY = "archive", "delete", "already archived"
 _TOMBSTONE = aliased(Customer, name="tombstone")
+_RELATED = aliased(Customer, name="related_person")
 
 # Everything that keeps a customer from being deleted: (singular, plural, customer column),
 # in the order the confirmation page lists them. Contacts, branches and tags are the
@@ -64,6 +65,7 @@ ATTACHED = (
     ("e-mail sent", "e-mails sent", SentMessage.customer_id),
     ("merge", "merges", CustomerMerge.survivor_id),
     ("merged customer", "merged customers", _TOMBSTONE.merged_into_id),
+    ("related person", "related people", _RELATED.related_to_id),
 )
 OWN = (Contact.customer_id, Branch.customer_id, customer_tag.c.customer_id)
 

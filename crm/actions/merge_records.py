@@ -72,6 +72,9 @@ REFERENCES: tuple[Reference, ...] = (
     # addresses lead to a live record in one step.
     Reference("merged_records", "record merged earlier", "records merged earlier",
               CUSTOMERS.c.merged_into_id),
+    # Hidden related people (a spouse, a child) now belong to the survivor.
+    Reference("related_people", "related person", "related people",
+              CUSTOMERS.c.related_to_id),
 )
 
 KINDS: tuple[str, ...] = tuple(ref.kind for ref in REFERENCES)

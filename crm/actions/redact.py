@@ -303,6 +303,11 @@ def _wipe(session: Session, ids: list[int], now: datetime) -> None:
         session.execute(update(table).where(where).values(values))
     # Tags profile the person ("slow payer"); a placeholder record needs none.
     session.execute(delete(customer_tag).where(customer_tag.c.customer_id.in_(ids)))
+    # "Related to" ties two people together (a spouse, a child): cut both ways.
+    session.execute(update(Customer).where(Customer.related_to_id.in_(ids))
+                    .values(related_to_id=None, version=Customer.version + 1))
+    session.execute(update(Customer).where(Customer.id.in_(ids), Customer.related_to_id.is_not(None))
+                    .values(related_to_id=None))
 
 
 def _notes_naming(ids: list[int]):

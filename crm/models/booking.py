@@ -1,9 +1,9 @@
 """Leads (inquiries) and bookings (jobs, gigs)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Money, Versioned, length_check, long_text
@@ -11,7 +11,9 @@ from crm.models.customer import Customer, _in
 from crm.models.property import WorkAddress
 from crm.personal_data import ERASE, KEEP, erase
 
-LEAD_STATUSES = ("new", "contacted", "converted", "lost")
+# The pipeline: the open stages, then won (converted) or lost (with a reason).
+LEAD_STATUSES = ("new", "contacted", "quoted", "won", "lost")
+OPEN_LEAD_STATUSES = ("new", "contacted", "quoted")
 BOOKING_STATUSES = ("enquiry", "confirmed", "completed", "cancelled")
 ATTRIBUTIONS = ("exact", "related", "manual")
 
@@ -21,7 +23,13 @@ class Lead(Versioned, Base):
     __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
                       length_check("lead", "message"),
                       # The leads of one status, newest first (the dashboard counts new ones).
-                      Index("ix_lead_status_created_at", "status", "created_at"))
+                      Index("ix_lead_status_created_at", "status", "created_at"),
+                      CheckConstraint("status != 'lost' OR lost_reason IS NOT NULL",
+                                      name="lost_reason"),
+                      # Follow-ups due, over the open leads only (the board's top row).
+                      Index("ix_lead_open_follow_up_on", "follow_up_on", "id",
+                            sqlite_where=text(_in("status", OPEN_LEAD_STATUSES)),
+                            postgresql_where=text(_in("status", OPEN_LEAD_STATUSES))))
 
     first_name: Mapped[str | None] = mapped_column(String(100))
     surname: Mapped[str] = mapped_column(String(100))
@@ -32,6 +40,12 @@ class Lead(Versioned, Base):
     message: Mapped[str | None] = mapped_column(**long_text("lead", "message"))
     status: Mapped[str] = mapped_column(String(12), default="new", server_default="new")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    # What the inquiry is for ("wedding, 120 guests") and the day the person would like.
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    preferred_date: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    follow_up_on: Mapped[date | None] = mapped_column(Date)
+    lost_reason: Mapped[str | None] = mapped_column(String(200))
 
     # Redaction wipes the leads of the customer and those sent from its e-mail address.
     __personal_data__ = {
@@ -43,9 +57,12 @@ class Lead(Versioned, Base):
         "source": ERASE,  # free text, like the customer's advertising source
         "message": ERASE,
         "status": KEEP,
+        "purpose": ERASE,
+        "lost_reason": ERASE,
     }
 
     customer: Mapped[Customer | None] = relationship()
+    owner = relationship("User")
 
     def __str__(self) -> str:
         return " ".join(p for p in (self.first_name, self.surname) if p)
@@ -61,10 +78,19 @@ class Booking(Versioned, Base):
         Index("ix_booking_customer_id_starts_at", "customer_id", "starts_at"),
         # What is coming up, across customers (the dashboard's next bookings).
         Index("ix_booking_starts_at", "starts_at"),
+        # Related bookings still to review (a partial index: the few, never a scan).
+        Index("ix_booking_to_review", "id",
+              sqlite_where=text("attribution = 'related' AND reviewed_at IS NULL"),
+              postgresql_where=text("attribution = 'related' AND reviewed_at IS NULL")),
+        # Bookings not attached to a customer yet, by e-mail (an enquiry waits for one).
+        Index("ix_booking_unattached_email", "contact_email",
+              sqlite_where=text("customer_id IS NULL"),
+              postgresql_where=text("customer_id IS NULL")),
     )
 
     reference: Mapped[str] = mapped_column(String(20), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    # Empty while an enquiry-status booking waits for a customer (crm.actions.attribution).
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
     work_address_id: Mapped[int | None] = mapped_column(ForeignKey("work_address.id"), index=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -76,6 +102,12 @@ class Booking(Versioned, Base):
     attribution: Mapped[str] = mapped_column(
         String(10), default="manual", server_default="manual"
     )
+    # The person who booked, as they gave their name (attribution compares it with the
+    # customer's), and when staff confirmed or detached a related attribution.
+    contact_first_name: Mapped[str | None] = mapped_column(String(100))
+    contact_surname: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     # The title is free text ("Smith wedding"); the reference, dates and value are kept.
     __personal_data__ = {
@@ -83,10 +115,13 @@ class Booking(Versioned, Base):
         "title": erase("[redacted]"),
         "status": KEEP,
         "contact_email": ERASE,
+        "contact_first_name": ERASE,
+        "contact_surname": ERASE,
+        "contact_phone": ERASE,
         "attribution": KEEP,
     }
 
-    customer: Mapped[Customer] = relationship()
+    customer: Mapped[Customer | None] = relationship()
     work_address: Mapped[WorkAddress | None] = relationship()
     lead: Mapped[Lead | None] = relationship()
 

@@ -108,7 +108,15 @@ class Customer(AddressFields, Versioned, Base):
         # The default order. Status rides along so that hiding archived customers (the
         # list's default) is still an index-only walk at page 10,000; so does merged_into_id
         # (always NULL here), without which SQLite does not count the index as covering.
-        _live_index("ix_customer_live_id", "id", "status", "merged_into_id"),
+        # Hidden customers (a spouse, a child) leave the default list like archived ones, so
+        # the flag rides along too.
+        _live_index("ix_customer_live_id", "id", "status", "hidden", "merged_into_id"),
+        # The list sorted by loyalty score (crm.loyalty keeps it).
+        _live_index("ix_customer_loyalty_score_id", "loyalty_score", "id"),
+        # The related people of a customer (its record page lists them).
+        Index("ix_customer_related_to_id", "related_to_id",
+              sqlite_where=text("related_to_id IS NOT NULL"),
+              postgresql_where=text("related_to_id IS NOT NULL")),
         _live_index("ix_customer_balance_id", "balance", "id"),
         _live_index("ix_customer_overdue_amount_id", "overdue_amount", "id"),
         _live_index("ix_customer_account_credit_id", "account_credit", "id"),
@@ -135,8 +143,21 @@ class Customer(AddressFields, Versioned, Base):
         ),
     )
 
+    # A customer needs a name and one way to reach them, not always an address: an inquiry
+    # or a gig booking brings a name and an e-mail. The billing address is asked for when an
+    # invoice is issued (crm.actions.invoice).
+    address_line_1: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(12))
+
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     kind: Mapped[str] = mapped_column(String(10), default="client", server_default="client")
+    # A related person who will never pay (a spouse, a child): kept off the default list,
+    # linked to the customer they belong to.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    related_to_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    # How likely the customer is to come back, 0-100, from the recency, frequency and value
+    # of completed bookings: stored by crm.loyalty so the list sorts by it through an index.
+    loyalty_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     customer_type: Mapped[str] = mapped_column(
         String(10), default="private", server_default="private"
     )
@@ -207,7 +228,10 @@ class Customer(AddressFields, Versioned, Base):
     branches: Mapped[list["Branch"]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="Branch.id"
     )
-    merged_into: Mapped["Customer | None"] = relationship(remote_side="Customer.id")
+    merged_into: Mapped["Customer | None"] = relationship(
+        remote_side="Customer.id", foreign_keys=[merged_into_id])
+    related_to: Mapped["Customer | None"] = relationship(
+        remote_side="Customer.id", foreign_keys=[related_to_id])
 
     @property
     def display_name(self) -> str:

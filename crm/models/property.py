@@ -2,7 +2,17 @@
 
 from datetime import date
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, false, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.models.base import Base, Versioned
@@ -52,10 +62,17 @@ class WorkAddress(AddressFields, Versioned, Base):
         return ", ".join(p for p in (self.address_line_1, self.postcode) if p)
 
 
+# due: on the due list; done: booked or serviced; cancelled: removed by staff; stopped: the
+# customer does not want it any more ("stop for good").
+REMINDER_STATUSES = ("due", "done", "cancelled", "stopped")
+
+
 class ServiceReminder(Versioned, Base):
     __tablename__ = "service_reminder"
     __table_args__ = (
-        CheckConstraint(_in("status", ("due", "done", "cancelled")), name="status"),
+        CheckConstraint(_in("status", REMINDER_STATUSES), name="status"),
+        CheckConstraint("interval_months IS NULL OR interval_months BETWEEN 1 AND 120",
+                        name="interval_months"),
         Index("ix_service_reminder_due_on_id", "due_on", "id"),
         # The due list (oldest first) and its count read only the reminders still due.
         Index("ix_service_reminder_due_id", "due_on", "id", sqlite_where=text("status = 'due'"),
@@ -66,6 +83,8 @@ class ServiceReminder(Versioned, Base):
     due_on: Mapped[date] = mapped_column(Date)
     description: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), default="due", server_default="due")
+    # Every how many months it comes round again (annual service: 12); empty for a one-off.
+    interval_months: Mapped[int | None] = mapped_column(Integer)
 
     # Free text ("service Mrs Smith's boiler"): wiped with its work address.
     __personal_data__ = {"description": erase("[redacted]"), "status": KEEP}

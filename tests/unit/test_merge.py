@@ -108,6 +108,7 @@ def build_world(session) -> dict:
         "note": make_note(session, dup),
         "earlier": make_customer(session, surname="Earlier", merged_into_id=dup.id),
         "portal": make_portal_account(session, dup),
+        "spouse": make_customer(session, surname="Spouse", hidden=True, related_to_id=dup.id),
     }
     survivor_invoice = make_invoice(session, survivor, amount="100.00")
     make_allocation(session, survivor_invoice,
@@ -149,10 +150,12 @@ def test_every_related_row_moves_to_the_survivor(session, world, owner):
     let = session.get(WorkAddress, w["let_address"].id)
     assert (let.customer_id, let.landlord_id) == (w["other"].id, s_id)
     assert session.get(Customer, w["earlier"].id).merged_into_id == s_id
+    assert session.get(Customer, w["spouse"].id).related_to_id == s_id
     assert result.moved == {
         "contacts": 2, "branches": 1, "work_addresses": 1, "landlord_work_addresses": 1,
         "bookings": 1, "leads": 1, "notes": 1, "invoices": 1, "credit_notes": 1, "payments": 1,
         "portal_account": 1, "sent_messages": 1, "tags": 2, "merged_records": 1,
+        "related_people": 1,
     }
     assert result.changed == 1 and result.changed_refs == (w["dup"].reference,)
     assert result.survivor_reference == w["survivor"].reference
@@ -499,7 +502,7 @@ def test_preview_counts_every_kind_per_customer(session, world):
     assert dup == {
         "contacts": 2, "branches": 1, "work_addresses": 1, "landlord_work_addresses": 1,
         "bookings": 1, "leads": 1, "notes": 1, "invoices": 1, "credit_notes": 1, "payments": 1,
-        "portal_account": 1, "sent_messages": 1, "tags": 2, "merged_records": 1,
+        "portal_account": 1, "sent_messages": 1, "tags": 2, "merged_records": 1, "related_people": 1,
     }
     assert preview.counts[w["survivor"].id]["contacts"] == 2
     assert preview.counts[w["survivor"].id]["branches"] == 0

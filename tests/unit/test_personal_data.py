@@ -25,6 +25,7 @@ MAPPERS = Base.registry.mappers
 # Every foreign key to a customer, and how redaction deals with the rows behind it.
 CUSTOMER_LINKS = {
     "customer.merged_into_id": "tombstones merged into a redacted customer are redacted too",
+    "customer.related_to_id": "the link is cut both ways (nothing ties another person to it)",
     "customer_tag.customer_id": "the tag links are removed",
     "contact.customer_id": "wiped",
     "branch.customer_id": "wiped",

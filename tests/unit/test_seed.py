@@ -194,8 +194,8 @@ def test_documents_and_allocations_are_consistent(seeded):
         "landlords are landlord-type customers created earlier": "SELECT count(*) FROM "
         "work_address w JOIN customer l ON l.id = w.landlord_id "
         "WHERE l.customer_type <> 'landlord' OR l.id >= w.customer_id",
-        "converted leads point at their customer": "SELECT count(*) FROM lead WHERE "
-        "(status = 'converted') <> (customer_id IS NOT NULL)",
+        "won leads point at their customer": "SELECT count(*) FROM lead WHERE "
+        "(status = 'won') <> (customer_id IS NOT NULL)",
     }
     for what, sql in checks.items():
         assert _scalar(engine, sql) == 0, what
