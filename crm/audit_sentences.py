@@ -75,6 +75,9 @@ VERB_NAMES: dict[str, str] = {
     "portal_email_change_requested": "Asked to change a sign-in e-mail (portal)",
     "portal_email_changed": "Changed a sign-in e-mail (portal)",
     "end_sessions": "Signed a user out everywhere",
+    "change_kind": "Changed the kind (lead, prospect, client)",
+    "hide_related": "Hid related people",
+    "unhide_related": "Showed related people again",
 }
 
 FIELD_LABELS = {
@@ -358,6 +361,35 @@ class _Sentence:
 
     def v_end_sessions(self):
         return ["signed ", *((self.s, " ") if self.s else ()), "out everywhere"]
+
+    def v_change_kind(self):
+        to, old = self.d.get("to") or "another kind", self.d.get("from")
+        n = self.count()
+        if n is not None:
+            return [f"changed {_plural(n, 'customer')} to {to}"]
+        since = f" from {old}" if old else ""
+        if self.s is None:
+            return [f"changed the kind{since} to {to}"]
+        return ["changed the kind of ", self.s, f"{since} to {to}"]
+
+    def _related_to(self) -> list:
+        ref = self.d.get("related_to")
+        return [Ref(ref, "Customer", self.d.get("related_to_id"))] if ref else \
+            ["another customer"]
+
+    def v_hide_related(self):
+        n = self.count()
+        if n is not None:
+            return [f"hid {_plural(n, 'customer')} as related people of ", *self._related_to()]
+        if self.s is None:
+            return ["hid this customer as a related person of ", *self._related_to()]
+        return ["hid ", self.s, " as a related person of ", *self._related_to()]
+
+    def v_unhide_related(self):
+        n = self.count()
+        if n is not None:
+            return [f"showed {_plural(n, 'customer')} in the lists again"]
+        return ["showed ", self.s or "this customer", " in the lists again"]
 
     def generic(self):
         return [verb_name(self.event.verb).lower(), *self.on(" ")]
