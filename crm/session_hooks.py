@@ -1,7 +1,8 @@
 """Session hooks that keep derived columns true whatever code path writes the rows:
 customer references, search text and blocked-e-mail flag, document totals, the stored
 ledger figures (``crm.ledger``: marked dirty here, recomputed in the same transaction just
-before commit), and the rule that an issued invoice never changes.
+before commit), the loyalty scores (``crm.loyalty``, the same way, also after set-based
+statements on bookings), and the rule that an issued invoice never changes.
 
 They sit above the models, the ledger and the blocklist, and are registered by importing
 this module (``create_app`` does). Set-based UPDATEs bypass them: an action that moves money
@@ -13,12 +14,13 @@ from decimal import Decimal
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from crm import ledger
+from crm import ledger, loyalty
 from crm.blocklist import blocked_addresses, canonical
 from crm.formatting import money
 from crm.ledger import LedgerError
 from crm.models import (
     Allocation,
+    Booking,
     CreditNote,
     CreditNoteLine,
     Customer,
@@ -251,3 +253,84 @@ def _keep_issued_invoices_fixed(session: Session, flush_context, instances) -> N
                 if changed:
                     fields = sorted({key.removesuffix("_id").replace("_", " ") for key in changed})
                     _refuse_invoice_change(obj, ", ".join(fields))
+
+
+# --- loyalty scores follow the bookings -----------------------------------------------------
+# A booking's customer (old and new), status, value or start date changing, or a booking
+# added or deleted, changes its customer's loyalty score (crm.loyalty): the customers are
+# noted here and their scores refreshed just before the commit. Set-based statements on the
+# booking table (a merge moving bookings, its undo putting them back) are seen too, in
+# ``_booking_statements``.
+LOYALTY_FIELDS = ("customer_id", "customer", "status", "value", "starts_at")
+
+
+@event.listens_for(Session, "before_flush")
+def _note_booking_customers(session: Session, flush_context, instances) -> None:
+    with session.no_autoflush:
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if not isinstance(obj, Booking):
+                continue
+            if obj in session.dirty and obj not in session.deleted:
+                state = inspect(obj)
+                if not any(state.attrs[name].history.has_changes() for name in LOYALTY_FIELDS):
+                    continue
+            loyalty.mark_dirty(session, _refs(obj, "customer_id", "customer"))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _booking_statements(state) -> None:
+    """An INSERT, UPDATE or DELETE sent to the booking table as one statement: note the
+    customers of the rows it touches, before (the old owners) and after (the new ones)."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    statement = state.statement
+    table = getattr(statement, "table", None)
+    if getattr(table, "name", None) != Booking.__tablename__:
+        return
+    session = state.session
+    bookings = Booking.__table__
+    if state.is_insert:
+        params = state.parameters
+        rows = params if isinstance(params, list) else [params or {}]
+        values = getattr(statement, "_values", None) or {}
+        named = {getattr(key, "key", key): value for key, value in values.items()}
+        rows = [*rows, named] if named else rows
+        loyalty.mark_dirty(session, {
+            getattr(value, "value", value) for row in rows
+            for key, value in (row or {}).items() if key == "customer_id"
+        })
+        return
+    where = statement.whereclause
+    params = state.parameters
+    if where is None and isinstance(params, list):  # ORM bulk UPDATE by primary key
+        ids = [row["id"] for row in params if "id" in row]
+        found = session.execute(
+            select(bookings.c.id, bookings.c.customer_id).where(bookings.c.id.in_(ids))
+        ).all() if ids else []
+    else:
+        query = select(bookings.c.id, bookings.c.customer_id)
+        if where is not None:
+            query = query.where(where)
+        found = session.execute(query, params if isinstance(params, dict) else None).all()
+    loyalty.mark_dirty(session, {row.customer_id for row in found})
+    if state.is_update and found:
+        result = state.invoke_statement()
+        ids = [row.id for row in found]
+        for start in range(0, len(ids), loyalty.CHUNK):
+            loyalty.mark_dirty(session, session.execute(
+                select(bookings.c.customer_id)
+                .where(bookings.c.id.in_(ids[start : start + loyalty.CHUNK]))
+            ).scalars())
+        return result
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_loyalty(session: Session) -> None:
+    if loyalty.is_dirty(session) or session.new or session.dirty or session.deleted:
+        session.flush()
+        loyalty.flush_loyalty(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_loyalty(session: Session) -> None:
+    loyalty.forget_dirty(session)

@@ -25,12 +25,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "crm.security_headers", "crm.after_commit", "crm.formatting",
                  "crm.portal_links")),
     ("models", ("crm.models",)),
-    ("services", ("crm.extensions", "crm.ledger", "crm.ledger_totals", "crm.statements", "crm.documents",
-                  "crm.blocklist", "crm.search_index", "crm.session_hooks", "crm.business")),
+    ("services", ("crm.extensions", "crm.ledger", "crm.ledger_totals", "crm.loyalty",
+                  "crm.statements", "crm.documents", "crm.blocklist", "crm.search_index",
+                  "crm.session_hooks", "crm.business")),
     ("actions", ("crm.actions",)),
     ("read models", ("crm.customer_record", "crm.portal_scope", "crm.dashboard",
                      "crm.audit_sentences")),
-    ("screens", ("crm.admin_views", "crm.auth", "crm.portal")),
+    ("screens", ("crm.admin_views", "crm.auth", "crm.portal", "crm.inquiry")),
     ("entry", ("crm.cli",)),  # and the package itself, create_app (crm/__init__.py)
 ]
 LEVEL = {name: level for level, (name, _) in enumerate(LAYERS)}
