@@ -42,11 +42,13 @@ def create_app(config: dict | None = None) -> Flask:
     from crm.auth import bp as auth_bp
     from crm.cli import bp as cli_bp
     from crm.formatting import FILTERS
+    from crm.inquiry import bp as inquiry_bp
     from crm.portal import bp as portal_bp
 
     app.jinja_env.filters.update(FILTERS)
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
+    app.register_blueprint(inquiry_bp)
     app.register_blueprint(cli_bp)
     init_admin(app)
 

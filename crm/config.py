@@ -181,6 +181,9 @@ def load_config(instance_path: str) -> dict:
         "CRM_TRUSTED_PROXIES": int(os.environ.get("CRM_TRUSTED_PROXIES", "0")),
         "CRM_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("CRM_LOGIN_LIMIT_PER_ACCOUNT", "100/hour"),
         "CRM_LOGIN_LIMIT_PER_ADDRESS": os.environ.get("CRM_LOGIN_LIMIT_PER_ADDRESS", "30/minute"),
+        # Inquiries taken from one address through the public form (/inquiry).
+        "CRM_INQUIRY_LIMIT_PER_ADDRESS": os.environ.get("CRM_INQUIRY_LIMIT_PER_ADDRESS",
+                                                        "5/hour"),
         "CRM_DEFAULT_REGION": os.environ.get("CRM_DEFAULT_REGION", "GB"),
         # The currency, how amounts and dates read (a Babel locale), the zone times show in.
         **_presentation(),

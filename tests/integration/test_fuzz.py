@@ -753,6 +753,8 @@ OUTSIDE = {
     "admin.index": "reads nothing but the session",
     "admin.static": "files", "static": "files",
     "healthz": "reads nothing", "home": "a redirect", "favicon": "a file",
+    "inquiry.form": "tests/integration/test_inquiry_form.py (every field, signed out)",
+    "inquiry.thanks": "tests/integration/test_inquiry_form.py (reads only the session)",
     **{f"portal.{name}": "tests/integration/test_portal_fuzz.py" for name in (
         "login", "request_link", "forgot", "access", "set_password", "confirm_email",
         "logout", "home", "statement_download", "invoices", "invoice", "invoice_download",
