@@ -48,6 +48,8 @@ RESPONSES = [
     ("404 page", None, 404, lambda c: "/no-such-page"),
     ("redirect to sign-in", None, 302, lambda c: url("owner", "customer")),
     ("health check", None, 200, lambda c: "/healthz"),
+    ("public inquiry form", None, 200, lambda c: "/inquiry"),
+    ("inquiry thank-you page", None, 200, lambda c: "/inquiry/thanks"),
     ("our static file", None, 200, lambda c: "/static/js/crm.js"),
     ("Flask-Admin's static file", None, 200, lambda c: "/admin/static/admin/js/form.js"),
 ]
