@@ -47,6 +47,11 @@ CAPABILITIES: dict[str, Capability] = {
         # Everyday customer work: every staff role.
         Capability("set_dormant", STAFF, "set customers dormant, reactivate or deactivate them"),
         Capability("block_email", STAFF, "block and unblock e-mail addresses and domains"),
+        Capability("change_kind", STAFF,
+                   "change customers' kind (lead, prospect, client), with a reason"),
+        Capability("hide_related", STAFF,
+                   "hide related people (a spouse, a child) under the customer they belong "
+                   "to, and show them again"),
         Capability("convert_lead", STAFF, "convert a lead into a customer with a booking"),
         Capability("attribute_booking", STAFF, "attach a booking to the customer it came from"),
         Capability("import_records", STAFF,

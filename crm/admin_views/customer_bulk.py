@@ -22,10 +22,13 @@ from crm import mail
 from crm.actions import ActionError
 from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
 from crm.admin_views.adapters import record_id, record_ids, run_action
+from crm.admin_views.forms import choices
 from crm.extensions import db
 from crm.formatting import DATE_EXAMPLE, day, parse_day
 from crm.models import Customer
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
+from crm.models.customer import CUSTOMER_KINDS
+from crm.search_index import MIN_TERM, find_live_customers, search_words
 
 MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
 PREVIEW = 20  # references listed on a confirmation page
@@ -53,6 +56,8 @@ class Verb:
     max_rows: int = MAX_ROWS
     download: bool = False  # ends in a file download (run gets form["out"]), not the results
     dated: bool = False  # statements: ``explain`` names the date ({as_of}), from ?as_of=
+    asks_kind: bool = False  # asks the new kind (lead, prospect, client)
+    asks_related: bool = False  # asks whom they belong to (a customer search)
 
 
 def _set_dormant(session, actor, selection, form):
@@ -71,6 +76,25 @@ def _deactivate(session, actor, selection, form):
     from crm.actions.dormant import deactivate
 
     return deactivate(session, selection=selection, actor=actor, reason=form["reason"])
+
+
+def _change_kind(session, actor, selection, form):
+    from crm.actions.customer_kind import change_kind
+
+    return change_kind(session, selection=selection, kind=form["kind"], reason=form["reason"],
+                       actor=actor)
+
+
+def _hide(session, actor, selection, form):
+    from crm.actions.customer_kind import hide
+
+    return hide(session, selection=selection, related_to_id=form["related_to"], actor=actor)
+
+
+def _unhide(session, actor, selection, form):
+    from crm.actions.customer_kind import unhide
+
+    return unhide(session, selection=selection, actor=actor)
 
 
 def _block(session, actor, selection, form):
@@ -143,6 +167,20 @@ VERBS: dict[str, Verb] = {
              "Adds a pinned \"do not work with again\" note with your reason to each customer "
              "and sets them dormant. Reactivate reverses it.",
              "set_dormant", _deactivate, reason="Reason (shown on the note)"),
+        Verb("change_kind", "Change kind", "Change the kind of customers",
+             "Each customer becomes a lead, a prospect or a client. Your reason is noted on "
+             "each customer, and their timeline shows the change.",
+             "change_kind", _change_kind, reason="Reason (noted on each customer)",
+             asks_kind=True),
+        Verb("hide_related", "Hide as related person", "Hide as related people",
+             "For a spouse, a child or anyone who will never pay: they leave the default "
+             "list, like archived customers, and the record of the customer they belong to "
+             "lists them. \"Unhide\" brings them back.",
+             "hide_related", _hide, asks_related=True),
+        Verb("unhide_related", "Unhide", "Show hidden related people again",
+             "Hidden related people come back to the default list and are no longer linked "
+             "to the customer they belonged to.",
+             "hide_related", _unhide),
         Verb("block_email", "Block their e-mail addresses", "Block e-mail addresses",
              "Each customer's e-mail address goes on the blocklist (kept only as a keyed hash): "
              "it can no longer create a customer, lead or booking or sign in to the portal.",
@@ -267,6 +305,8 @@ class CustomerBulkMixin:
             "word": (request.form.get("word") or "").strip(),
             "block": request.form.get("block") == "1",
             "as_of": (request.values.get("as_of") or "").strip(),
+            "kind": (request.form.get("kind") or "").strip(),
+            "related_to": request.form.get("related_to", type=record_id),
         }
 
     def _count(self, selection) -> int:
@@ -314,6 +354,8 @@ class CustomerBulkMixin:
         )
         return self.render(
             "admin/customer/confirm.html", verb=spec, count=count, references=references,
+            kinds=choices(CUSTOMER_KINDS), related=self._related_choices(spec),
+            carried=self._carried(spec),
             ids=ids, all_matching=all_matching, plan=plan, error=error,
             block_reasons=[(code, BLOCK_REASON_LABELS[code]) for code in BLOCK_REASONS],
             runnable=count and not too_many,
@@ -323,6 +365,23 @@ class CustomerBulkMixin:
                 ".index_view", **self._list_args()),
             back=back,
         ), status
+
+    def _related_choices(self, spec: Verb) -> dict | None:
+        """For "Hide as related person": the search typed (``q``) and the customers it
+        finds that people may belong to (live, not redacted, not hidden themselves), and the
+        one already chosen."""
+        if not spec.asks_related:
+            return None
+        term = (request.values.get("q") or "").strip()[:200]
+        words, _ = search_words(term)
+        found = find_live_customers(db.session, term, Customer.redacted_at.is_(None),
+                                    Customer.hidden.is_(False)) if words else []
+        chosen = request.values.get("related_to", type=record_id)
+        picked = db.session.get(Customer, chosen) if chosen else None
+        if picked is not None and picked not in found:
+            found = [picked, *found]
+        return {"term": term, "found": found, "short": bool(term) and not words,
+                "chosen": chosen, "min_term": MIN_TERM}
 
     def _carried(self, spec: Verb) -> dict:
         """What the confirmation form's URL keeps: the filter of "all matching", the date."""
@@ -341,7 +400,8 @@ class CustomerBulkMixin:
         return day(when) + (" (today)" if when == date.today() else "")
 
     def _list_args(self) -> dict:
-        return {k: v for k, v in request.args.items() if k not in ("all", "ids")}
+        return {k: v for k, v in request.args.items()
+                if k not in ("all", "ids", "q", "related_to", "back")}
 
     def _no_selection(self):
         return self.render(

@@ -7,6 +7,7 @@ from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
+from sqlalchemy import false, select
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from crm.actions.block_email import ensure_record_not_blocked
@@ -30,6 +31,7 @@ from crm.models.customer import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPES,
     TITLES,
+    customer_tag,
 )
 from crm.search_index import MIN_TERM, find_live_customers, search_customers, search_words
 from crm.validation import without_control_characters
@@ -145,6 +147,55 @@ class ArchivedFilter(sqla_filters.BaseSQLAFilter):
         return "are"
 
 
+class HiddenFilter(sqla_filters.BaseSQLAFilter):
+    """Hidden related people (a spouse, a child: ``crm.actions.customer_kind``): included or
+    only them. Like archived customers, the list leaves them out unless a filter on them
+    asks for them."""
+
+    def __init__(self):
+        super().__init__(Customer.hidden, "Hidden related people",
+                         options=(("included", "included"), ("only", "only")))
+
+    def apply(self, query, value, alias=None):
+        if value == "only":
+            return query.filter(Customer.hidden.is_(True))
+        return query
+
+    def operation(self):
+        return "are"
+
+
+TAG_OPTIONS = 500  # tags offered by the filter (a business has tens)
+
+
+class TagFilter(sqla_filters.BaseSQLAFilter):
+    """"Tag is <name>": the customers carrying a tag, for a mailing or a look. An ``IN`` of
+    the tag's customers, read from customer_tag's tag_id index; one row per customer
+    whatever else they carry. Flask-Admin reads a filter's options once, when the view is
+    made; tags come and go, so the view asks again on each page (``_get_filter_groups``)."""
+
+    def __init__(self):
+        super().__init__(Customer.id, "Tag", options=(("", ""),))
+
+    @staticmethod
+    def tag_options() -> list[tuple[str, str]]:
+        return [(str(key), name) for key, name in db.session.execute(
+            select(Tag.id, Tag.name).order_by(Tag.name).limit(TAG_OPTIONS)).all()]
+
+    def validate(self, value) -> bool:
+        return value.strip().isdigit() and len(value.strip()) <= 12
+
+    def clean(self, value):
+        return int(value)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(Customer.id.in_(
+            select(customer_tag.c.customer_id).where(customer_tag.c.tag_id == value)))
+
+    def operation(self):
+        return "is"
+
+
 class ContactInline(InlineFormAdmin):
     form_columns = (
         "id", "is_primary", "title", "first_name", "surname", "position", "email", "phone",
@@ -217,6 +268,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
             Customer.customer_type, "Type", options=choices(CUSTOMER_TYPES)
         ),
         sqla_filters.FilterEqual(Customer.postcode, "Postcode"),
+        TagFilter(),
         sqla_filters.BooleanEqualFilter(Customer.email_blocked, "E-mail blocked"),
         sqla_filters.FilterEqual(Customer.advertising_source, "Advertising source"),
         MoneyGreater(Customer.balance, "Balance"),
@@ -229,6 +281,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         sqla_filters.FilterEqual(Customer.price_book, "Price book"),
         sqla_filters.FilterEqual(Customer.third_party_reference, "Third-party reference"),
         ArchivedFilter(),
+        HiddenFilter(),
     ]
     column_labels = {
         "display_name": "Name",
@@ -280,31 +333,53 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         return "Name, e-mail, phone, reference or postcode"
 
     def _list_query(self, sort_column, sort_desc, search, filters):
-        """Archived customers are hidden unless the list is filtered on status."""
+        """Archived customers are left out unless the list is filtered on status, hidden
+        related people unless it is filtered on them (both read from the default order's
+        index)."""
         unsorted, query = super()._list_query(sort_column, sort_desc, search, filters)
+        left_out = []
         if not self._filters_on(Customer.status, filters):
-            hidden = Customer.status != "archived"
-            unsorted, query = unsorted.filter(hidden), query.filter(hidden)
+            left_out.append(Customer.status != "archived")
+        if not self._filters_on(Customer.hidden, filters):
+            left_out.append(Customer.hidden == false())
+        if left_out:
+            unsorted, query = unsorted.filter(*left_out), query.filter(*left_out)
         return unsorted, query
+
+    def _get_filter_groups(self):
+        groups = super()._get_filter_groups()
+        for items in (groups or {}).values():
+            for item in items:
+                if isinstance(self._filters[item["index"]], TagFilter):
+                    item["options"] = TagFilter.tag_options()
+        return groups
 
     def _filters_on(self, column, filters) -> bool:
         return any(
             getattr(self._filters[idx], "column", None) is column for idx, _, _ in filters or ()
         )
 
-    # --- the note beside the count: archived customers are hidden -------------------------
+    # --- the note beside the count: archived customers and related people are hidden ------
+    def left_out(self, filters) -> list[str]:
+        """What this page leaves out ("archived", "hidden related people"): what none of its
+        (valid) filters, ``active_filters`` of the list template, is on."""
+        return [what for what, column in (("archived", Customer.status),
+                                          ("related people", Customer.hidden))
+                if not self._filters_on(column, filters)]
+
     def hides_archived(self, filters) -> bool:
-        """Whether this page leaves archived customers out: none of its (valid) filters,
-        ``active_filters`` of the list template, is on the status."""
-        return not self._filters_on(Customer.status, filters)
+        return bool(self.left_out(filters))
 
     def show_archived_url(self) -> str:
-        """This list, as it is, with archived customers included."""
-        arg = next(key for key, (_, flt) in self._filter_args.items()
-                   if isinstance(flt, ArchivedFilter))
+        """This list, as it is, with archived customers and hidden related people included."""
         args = {k: v for k, v in request.args.items() if k != "page"}
         positions = [int(m.group(1)) for k in args if (m := re.match(r"flt(\d+)_", k))]
-        args[f"flt{max(positions, default=-1) + 1}_{arg}"] = "included"
+        position = max(positions, default=-1) + 1
+        for kind in (ArchivedFilter, HiddenFilter):
+            arg = next(key for key, (_, flt) in self._filter_args.items() if isinstance(flt, kind))
+            if not any(k.endswith(f"_{arg}") for k in args):
+                args[f"flt{position}_{arg}"] = "included"
+                position += 1
         return self.get_url(".index_view", **args)
 
     def validate_form(self, form) -> bool:

@@ -36,6 +36,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "delete": FINANCE,
     "set_dormant": STAFF,
     "block_email": STAFF,
+    "change_kind": STAFF,
+    "hide_related": STAFF,
     "convert_lead": STAFF,
     "attribute_booking": STAFF,
     "import_records": STAFF,

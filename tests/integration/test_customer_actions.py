@@ -6,6 +6,7 @@ selection, the wrong confirmation word."""
 
 import re
 from html import unescape
+from urllib.parse import urljoin
 
 import pytest
 
@@ -128,7 +129,7 @@ def test_set_dormant_on_everything_matching_the_postcode_filter(app, client, log
     assert link, "the list offers no 'All matching' set dormant"
     assert "All 3 matching" in by_testid(listing, "all-matching")[0]
 
-    html = text_of(client.get(unescape(link.group(1))))
+    html = text_of(client.get(urljoin("/admin/coordinator/customer/", unescape(link.group(1)))))
     assert count_on(html) == 3
     assert "match the list's current filter and search" in by_testid(html, "confirm-count")[0]
     action, data = confirm_form(html)
@@ -437,7 +438,8 @@ def test_the_coordinator_menu_offers_only_the_coordinator_verbs(client, login, c
     login("coordinator")
     listing = text_of(client.get("/admin/coordinator/customer/"))
     offered = set(re.findall(r'data-testid="all-(?!matching)([a-z_]+)"', listing))
-    assert offered == {"set_dormant", "reactivate", "deactivate", "block_email"}
+    assert offered == {"set_dormant", "reactivate", "deactivate", "block_email",
+                       "change_kind", "hide_related", "unhide_related"}
     assert "Redact (erase personal data)" not in listing
     assert "Delete / archive" not in listing
 

@@ -113,7 +113,7 @@ def test_the_count_says_archived_customers_are_hidden_and_shows_them_on_request(
     page = text_of(client.get(url("owner", "customer")))
 
     assert list_row_ids(page) == [shelved["live"]]
-    assert by_testid(page, "match-count") == ["1 customer · archived hidden — show"]
+    assert by_testid(page, "match-count") == ["1 customer · archived and related people hidden — show"]
     show = re.search(r'<a href="([^"]+)" data-testid="show-archived">', page).group(1)
 
     everyone = text_of(client.get(unescape(show)))
