@@ -166,6 +166,7 @@ def _checked(typed: dict[str, str | None], region: str) -> tuple[dict, dict[str,
             values["email"] = normalize_email(values["email"])
         except ValueError as exc:
             why = str(exc).removeprefix("Not a valid e-mail address:").strip()
+            why = why[:1].lower() + why[1:]  # "... address: an email address must have ..."
             problems["email"] = f"Check your e-mail address: {why}"
     if values["phone"] is not None and "phone" not in problems:
         try:

@@ -194,7 +194,7 @@ def test_too_many_inquiries_from_one_address_get_a_polite_429(app, public, monke
     ({"surname": "  "}, "surname", "Enter your surname."),
     ({"email": ""}, "email", "Enter your e-mail address, so that we can reply."),
     ({"email": "sam.example.com"}, "email",
-     "Check your e-mail address: An email address must have an @-sign."),
+     "Check your e-mail address: an email address must have an @-sign."),
     ({"email": "sam@localhost"}, "email", "Check your e-mail address:"),
     ({"phone": "12345"}, "phone", "Check your phone number: write it in digits, with the "
                                   "country code (such as +33) if it is from abroad."),

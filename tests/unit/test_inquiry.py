@@ -124,7 +124,7 @@ def test_an_address_that_is_not_one_is_refused_with_the_reason(session):
         send(session, email="sam.example.com")
 
     assert refused.value.problems == {
-        "email": "Check your e-mail address: An email address must have an @-sign."}
+        "email": "Check your e-mail address: an email address must have an @-sign."}
 
 
 def test_a_message_of_exactly_the_limit_is_taken_and_windows_line_breaks_count_once(session):
