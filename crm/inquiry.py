@@ -166,8 +166,17 @@ def _described(exc) -> str | None:
 
 for _code in ERRORS:
     bp.register_error_handler(_code, lambda exc, code=_code: _error(code, _described(exc)))
-bp.register_error_handler(
-    CSRFError,
-    lambda exc: _error(400, "The form had expired, or did not come from this site, so your "
-                            "inquiry was not sent. Please fill it in again."),
-)
+
+
+@bp.errorhandler(CSRFError)
+def _stale_form(exc):
+    """The form without a valid token (open since the browser was restarted, or posted from
+    another site): nothing is sent, and the form comes back with what was typed and a new
+    token, so that nobody has to type a long message again. A forged post gets no further:
+    it only shows its sender's own words back, escaped."""
+    if request.endpoint != "inquiry.form" or request.method != "POST":
+        return _error(400, "The form had expired, or did not come from this site. Please "
+                           "fill it in again.")
+    form = InquiryForm()
+    form.website.data = ""  # a robot's honeypot is not shown back
+    return _page("inquiry/form.html", 400, form=form, problems=0, stale=True)

@@ -118,8 +118,24 @@ def test_a_post_without_the_csrf_token_is_refused_and_stores_nothing(app, public
     response = public.post("/inquiry", data=GOOD, csrf=False)
 
     assert response.status_code == 400
-    assert "your inquiry was not sent" in text_of(response)
-    assert leads(app) == []
+    assert "Your inquiry has not been sent yet." in text_of(response)
+    assert leads(app) == [] and audit_count(app) == 0
+
+
+def test_a_stale_form_comes_back_with_what_was_typed_and_can_be_sent_again(app, client):
+    """The token is in the session cookie, which a browser restart loses: the person
+    should not have to type a long message again."""
+    stale = client.post("/inquiry", data={**GOOD, "website": "bot",
+                                          "csrf_token": "from-a-lost-session"}, csrf=False)
+    html = text_of(stale)
+
+    assert stale.status_code == 400 and leads(app) == []
+    assert 'value="Sam"' in html and "Evening reception, 7pm to midnight.</textarea>" in html
+    assert 'value="bot"' not in html  # the honeypot is not shown back
+    client.csrf_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                                  html).group(1)
+    assert send(client).status_code == 302
+    assert len(leads(app)) == 1
 
 
 def test_a_filled_honeypot_is_thanked_and_stores_nothing(app, public):
