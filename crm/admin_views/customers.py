@@ -7,7 +7,7 @@ from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from sqlalchemy import false, select
+from sqlalchemy import false, or_, select
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from crm.actions.block_email import ensure_record_not_blocked
@@ -381,6 +381,24 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
                 args[f"flt{position}_{arg}"] = "included"
                 position += 1
         return self.get_url(".index_view", **args)
+
+    # --- the record page: related people -----------------------------------------------
+    RELATED_SHOWN = 20
+
+    def related_people(self, model) -> dict:
+        """For the record page, in one statement: the customer a hidden related person
+        belongs to, and the (live) related people who belong to this one, the first 20."""
+        rows = db.session.scalars(
+            select(Customer).where(
+                Customer.merged_into_id.is_(None),
+                or_(Customer.related_to_id == model.id, Customer.id == model.related_to_id))
+            .order_by(Customer.id).limit(self.RELATED_SHOWN + 2)
+        ).all()
+        people = [c for c in rows if c.related_to_id == model.id and c.id != model.id]
+        owner = next((c for c in rows if c.id == model.related_to_id), None)
+        return {"owner": owner, "people": people[:self.RELATED_SHOWN],
+                "more": len(people) > self.RELATED_SHOWN,
+                "may_hide": self.can("hide_related")}
 
     def validate_form(self, form) -> bool:
         ok = super().validate_form(form)

@@ -192,3 +192,21 @@ def test_unhide_brings_them_back_to_the_list(app, client, login, family):
     assert load(app, Customer, family["child"], "hidden", "related_to_id") == {
         "hidden": False, "related_to_id": None}
     assert family["child"] in list_row_ids(text_of(client.get(url("coordinator", "customer"))))
+
+
+# --- the record page -----------------------------------------------------------------------------
+def test_the_record_pages_link_related_people_both_ways(app, client, login, family):
+    login("coordinator")
+    parent = text_of(client.get(url("coordinator", "customer", f"details/?id={family['parent']}")))
+    [related] = by_testid(parent, "related-list")
+    assert "Related people" in related and "Childson" in related
+    assert f'href="/admin/coordinator/customer/details/?id={family["child"]}"' in parent
+
+    child = text_of(client.get(url("coordinator", "customer", f"details/?id={family['child']}")))
+    [line] = by_testid(child, "related-to")
+    assert line.startswith("hidden Related to Alex Parentson")
+    assert f'href="/admin/coordinator/customer/details/?id={family["parent"]}"' in child
+    assert 'data-testid="unhide"' in child
+
+    spouse = text_of(client.get(url("coordinator", "customer", f"details/?id={family['spouse']}")))
+    assert by_testid(spouse, "related-people") == []  # nothing to say
