@@ -52,6 +52,9 @@ CAPABILITIES: dict[str, Capability] = {
         Capability("hide_related", STAFF,
                    "hide related people (a spouse, a child) under the customer they belong "
                    "to, and show them again"),
+        Capability("reminders", STAFF,
+                   "decide on due service reminders (book a job, postpone, skip this time, "
+                   "stop for good) and send reminder e-mails"),
         Capability("convert_lead", STAFF, "convert a lead into a customer with a booking"),
         Capability("attribute_booking", STAFF, "attach a booking to the customer it came from"),
         Capability("import_records", STAFF,

@@ -129,8 +129,9 @@ def deactivate(
 
 def due_reminders_query(*, until=None) -> Select:
     """The due list: reminders still due, at active work addresses of active, live customers
-    who have not said (in the portal) that they want no service reminders (optionally only
-    those due on or before ``until``), soonest first."""
+    (optionally only those due on or before ``until``), soonest first. A customer who said
+    (in the portal) that they want no service reminders stays on it, flagged: the service
+    is still due, but the reminder e-mails skip them (``crm.actions.reminders``)."""
     query = (
         select(ServiceReminder)
         .join(WorkAddress, WorkAddress.id == ServiceReminder.work_address_id)
@@ -153,7 +154,6 @@ def due_reminder_criteria() -> tuple:
         WorkAddress.status == "active",
         Customer.status == "active",
         Customer.merged_into_id.is_(None),
-        Customer.wants_reminders.is_(True),
     )
 
 

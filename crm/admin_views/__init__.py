@@ -15,14 +15,13 @@ from crm.admin_views.invoices import InvoiceView
 from crm.admin_views.outbox import OutboxView
 from crm.admin_views.payments import AllocationView, PaymentView
 from crm.admin_views.portal import PortalAccountView, PortalQueryView
+from crm.admin_views.reminders import DueReminderView, ServiceReminderView
 from crm.admin_views.settings import AuditEventView, BlockedEmailView, UserView
 from crm.admin_views.spec import CrmModelView, role_views
 from crm.admin_views.work import (
     BookingView,
-    DueReminderView,
     LeadView,
     NoteView,
-    ServiceReminderView,
     WorkAddressView,
 )
 

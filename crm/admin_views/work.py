@@ -1,10 +1,7 @@
 """Work menu: work addresses, service reminders, leads, bookings, notes."""
 
-from datetime import date
-
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
-from markupsafe import Markup
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from crm.actions.block_email import ensure_record_not_blocked
@@ -14,8 +11,8 @@ from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.admin_views.spec import CrmModelView
 from crm.extensions import db
-from crm.formatting import day, number, wall
-from crm.models import Booking, Customer, Lead, Note, ServiceReminder, WorkAddress
+from crm.formatting import wall
+from crm.models import Booking, Lead, Note, WorkAddress
 from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
 from crm.models.comms import STAFF_NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
@@ -47,102 +44,6 @@ class WorkAddressView(CrmModelView):
                  "occupier_phone": {"validators": [Optional(), Phone()]},
                  "occupier_email": {"validators": [Optional(), Email()]}}
     form_ajax_refs = {"customer": CustomerLookup("customer"), "landlord": CustomerLookup("landlord")}
-
-
-class ServiceReminderView(CrmModelView):
-    guard_redacted = True
-    model_class = ServiceReminder
-    column_list = ["work_address", "due_on", "description", "status"]
-    column_details_list = column_list + ["created_at", "updated_at"]
-    column_export_list = column_list
-    form_columns = ["work_address", "due_on", "description", "status"]
-    column_sortable_list = ["due_on", "status"]
-    column_searchable_list = ["description"]
-    column_filters = ["due_on", sqla_filters.FilterEqual(
-        ServiceReminder.status, "Status", options=choices(("due", "done", "cancelled")))]
-    column_default_sort = ("due_on", False)
-    column_formatters_export = {"work_address": export_str("work_address")}
-    form_choices = {"status": choices(("due", "done", "cancelled"))}
-    form_args = {"work_address": {"validators": [InputRequired()]},
-                 "due_on": {"validators": [InputRequired(), SaneDate()]},
-                 "description": {"validators": [InputRequired()]}}
-    form_ajax_refs = {"work_address": {"fields": ["postcode", "address_line_1"],
-                                       "page_size": 10}}
-
-
-LONG_OVERDUE_DAYS = 90  # past this a reminder stands out on the due list
-
-
-def _how_long(days: int) -> str:
-    """A span of days as a person says it: "5 days", "3 weeks", "4 months", "1 year 2 months"."""
-    if days < 14:
-        return f"{number(days)} day{'' if days == 1 else 's'}"
-    if days < 61:
-        return f"{number(days // 7)} weeks"
-    months = days * 12 // 365
-    if months < 12:
-        return f"{number(months)} months"
-    years, months = divmod(months, 12)
-    text = f"{number(years)} year{'' if years == 1 else 's'}"
-    return text + (f" {number(months)} month{'' if months == 1 else 's'}" if months else "")
-
-
-def _overdue_for(view, context, model, name):
-    """How long past its date a reminder is; a long-overdue one as a red badge."""
-    days = (date.today() - model.due_on).days
-    if days < 0:
-        ahead = -days
-        soon = "tomorrow" if ahead == 1 else f"in {_how_long(ahead)}"
-        return Markup('<span class="due-soon">due {}</span>').format(soon)
-    if days == 0:
-        return Markup('<span class="overdue">due today</span>')
-    if days >= LONG_OVERDUE_DAYS:
-        return Markup('<span class="badge overdue-long">{} overdue</span>').format(
-            _how_long(days))
-    return Markup('<span class="overdue">{} overdue</span>').format(_how_long(days))
-
-
-def _due_on(view, context, model, name):
-    return day(model.due_on)
-
-
-class DueReminderView(ServiceReminderView):
-    """The due list: reminders still due at active work addresses of active customers, so a
-    dormant customer's reminders drop off it (and come back when it is reactivated). Oldest
-    first, each saying how long overdue it is; a long-overdue one stands out."""
-
-    can_create = False
-    column_default_sort = ("due_on", False)
-    column_list = ["due_on", "overdue_for", "description", "work_address"]
-    column_labels = {"due_on": "Due", "overdue_for": "Overdue", "work_address": "Work address"}
-    column_formatters = {"overdue_for": _overdue_for, "due_on": _due_on}
-    count_nouns = ("reminder due", "reminders due")
-    list_table_class = "reminder-cards"  # on a phone, each reminder a card
-    # Past 1,000 the list says "1,000+" and pages with Next/Previous: counting every due
-    # reminder at active addresses of active customers costs more than the page.
-    _count_cap = 1000
-
-    def search_placeholder(self):
-        return "Description"
-
-    def base_query(self):
-        from crm.actions.dormant import due_reminder_criteria
-
-        return (
-            db.session.query(ServiceReminder)
-            .join(WorkAddress, WorkAddress.id == ServiceReminder.work_address_id)
-            .join(Customer, Customer.id == WorkAddress.customer_id)
-            .filter(*due_reminder_criteria())
-        )
-
-    def _list_query(self, sort_column, sort_desc, search, filters):
-        unsorted, query = super()._list_query(sort_column, sort_desc, search, filters)
-        if sort_column is None and not search:
-            # SQLite would start from the customers and sort every due reminder; told to read
-            # the reminders in due order, it stops after a page (PostgreSQL does so itself).
-            query = query.with_hint(
-                ServiceReminder, "INDEXED BY ix_service_reminder_due_id", "sqlite")
-        return unsorted, query
 
 
 class LeadView(CrmModelView):

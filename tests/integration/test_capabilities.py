@@ -36,6 +36,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "delete": FINANCE,
     "set_dormant": STAFF,
     "block_email": STAFF,
+    "reminders": STAFF,
     "change_kind": STAFF,
     "hide_related": STAFF,
     "convert_lead": STAFF,

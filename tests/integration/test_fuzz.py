@@ -627,6 +627,18 @@ def plan_bulk(ctx: Ctx) -> None:
                   label)
 
 
+def plan_decide(ctx: Ctx) -> None:
+    """The due list's decisions (/decide/<verb>/): the ticked ids, forged ones, the verb."""
+    from crm.admin_views.reminders import DECISIONS
+
+    for n, name in enumerate(DECISIONS):
+        ctx.p.fuzz_get(f"{ctx.base}/decide/{name}/", {}, ["ids"],
+                       ctx.values if n == 0 else ctx.core)
+    for label, value in ctx.core().items():
+        ctx.p.get(f"{ctx.base}/decide/{quote(str(value)[:200], safe='')}/",
+                  {"ids": ctx.key()}, "verb (path)", label)
+
+
 def plan_merge(ctx: Ctx) -> None:
     path = ctx.base + "/merge/"
     one, two = ctx.key(), ctx.key("twin")
@@ -718,6 +730,7 @@ GET_PLANS = {
     "create_view": plan_create,
     "ajax_lookup": plan_ajax,
     "bulk_view": plan_bulk,
+    "decide_view": plan_decide,
     "merge_view": plan_merge,
     "undo_merge_view": plan_undo,
     "reference_view": plan_reference,
@@ -1080,6 +1093,14 @@ def _page_cases() -> dict[str, PageCase]:
             cases[f"bulk-{verb.name}-{role}"] = PageCase(
                 role, f"customer/bulk/{verb.name}/?ids={{twin}}", f"/bulk/{verb.name}/",
                 {k: v for k, v in fill.items() if v is not None}, main=True)
+    soon = date.today() + timedelta(days=7)
+    fills = {"book_jobs": {"when": f"{soon.isoformat()} 09:00"},
+             "postpone": {"until": soon.isoformat()}, "stop": {"reason": "Fuzz"}}
+    for role in ("owner", "coordinator"):
+        for name in ("book_jobs", "postpone", "skip", "stop", "email"):
+            cases[f"decide-{name}-{role}"] = PageCase(
+                role, f"due_reminder/decide/{name}/?ids={{due_reminder}}", f"/decide/{name}/",
+                fills.get(name, {}), main=True)
     return cases
 
 

@@ -41,14 +41,16 @@ def due_ids(session, **kwargs) -> list[int]:
     return [r.id for r in session.execute(due_reminders_query(**kwargs)).scalars()]
 
 
-def test_a_customer_who_wants_no_service_reminders_leaves_the_due_list(session):
-    """The portal's preference "service reminders": no means the reminders round skips them."""
+def test_a_customer_who_wants_no_service_reminders_stays_on_the_due_list(session):
+    """The portal's preference "service reminders": no means no reminder e-mails (the round's
+    e-mails skip them, tests/unit/test_reminders.py), not that the service stops being due:
+    the due list keeps them, flagged."""
     keen, declined = make_customer(session), make_customer(session, wants_reminders=False)
     wanted = make_reminder(session, make_work_address(session, keen), due_on=date.today())
-    make_reminder(session, make_work_address(session, declined), due_on=date.today())
+    unwanted = make_reminder(session, make_work_address(session, declined), due_on=date.today())
     session.flush()
 
-    assert due_ids(session) == [wanted.id]
+    assert due_ids(session) == [wanted.id, unwanted.id]
 
 
 # -- set dormant ---------------------------------------------------------------------------
