@@ -16,7 +16,7 @@ has a column of their own ("set dormant").
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from crm.formatting import money
+from crm.formatting import day, money
 from crm.models.audit import PORTAL
 from crm.permissions import sees_event, visible_fields
 
@@ -75,6 +75,11 @@ VERB_NAMES: dict[str, str] = {
     "portal_email_change_requested": "Asked to change a sign-in e-mail (portal)",
     "portal_email_changed": "Changed a sign-in e-mail (portal)",
     "end_sessions": "Signed a user out everywhere",
+    "book_reminders": "Booked jobs from service reminders",
+    "postpone_reminders": "Postponed service reminders",
+    "skip_reminders": "Skipped service reminders this time",
+    "stop_reminders": "Stopped service reminders for good",
+    "email_reminders": "E-mailed service reminders",
     "change_kind": "Changed the kind (lead, prospect, client)",
     "hide_related": "Hid related people",
     "unhide_related": "Showed related people again",
@@ -122,6 +127,16 @@ def _numbers(numbers, model: str) -> list:
     if len(numbers) > LISTED:
         parts.append(f" and {len(numbers) - LISTED} more")
     return [p for p in parts if p != ""]
+
+
+def _day_text(iso: str) -> str:
+    """A day kept in an event as ISO, shown as pages show days ("4 Jan 2027")."""
+    from datetime import date
+
+    try:
+        return day(date.fromisoformat(str(iso)))
+    except ValueError:
+        return str(iso)
 
 
 def _plural(n: int, word: str) -> str:
@@ -390,6 +405,42 @@ class _Sentence:
         if n is not None:
             return [f"showed {_plural(n, 'customer')} in the lists again"]
         return ["showed ", self.s or "this customer", " in the lists again"]
+
+    # --- the service-reminder round: "postponed 2 service reminders of C-000012 to 4 Jan
+    # 2027"; a summary "… 12 service reminders for 5 customers"; a customer's own row of a
+    # summary "… service reminders".
+    def _reminders(self, before: str, after: str = "") -> list:
+        n = self.count()
+        if n is not None:
+            customers = self.d.get("customers")
+            tail = f" for {_plural(int(customers), 'customer')}" if customers else ""
+            return [f"{before} {_plural(n, 'service reminder')}{tail}{after}"]
+        k = self.d.get("count")
+        noun = _plural(int(k), "service reminder") if k else "service reminders"
+        return [f"{before} {noun}", *self.on(" of "), after]
+
+    def v_book_reminders(self):
+        bookings = _numbers(self.d.get("bookings"), "Booking")
+        if self.count() is not None:
+            return [f"booked {_plural(self.count(), 'job')} from service reminders"
+                    + (f" for {_plural(int(self.d['customers']), 'customer')}"
+                       if self.d.get("customers") else "")]
+        if bookings:
+            return ["booked ", *bookings, " from service reminders", *self.on(" of ")]
+        return ["booked jobs from service reminders", *self.on(" of ")]
+
+    def v_postpone_reminders(self):
+        until = self.d.get("until")
+        return self._reminders("postponed", f" to {_day_text(until)}" if until else "")
+
+    def v_skip_reminders(self):
+        return self._reminders("skipped", " this time")
+
+    def v_stop_reminders(self):
+        return self._reminders("stopped", " for good")
+
+    def v_email_reminders(self):
+        return self._reminders("e-mailed")
 
     def generic(self):
         return [verb_name(self.event.verb).lower(), *self.on(" ")]

@@ -428,8 +428,10 @@ def _finish(session: Session, actor: User | None, verb: str, rows: list[Row],
         summary = record(session, actor=actor, verb=verb, subject_type="Customer",
                          subject_id=None, details=details)
         session.flush()
+        # each customer's row says when, too: the timeline shows no summary
+        shared = {k: v for k, v in extra.items() if k in ("until", "starts_at")}
         record_each(session, actor=actor, verb=verb, customer_ids=customers,
-                    details={"summary_id": summary.id})
+                    details={"summary_id": summary.id, **shared})
     message = done(len(changed))
     if skipped_rows:
         listed = ", ".join(f"{n:,} {reason}" for reason, n in sorted(reasons.items()))

@@ -21,6 +21,7 @@ from crm.actions.reminders import (
     skip_this_time,
     stop_for_good,
 )
+from crm.audit_sentences import Ref, sentence
 from crm.models import AuditEvent, Booking, Note, SentMessage, ServiceReminder
 from tests import factories as f
 
@@ -278,7 +279,8 @@ def test_many_customers_get_a_summary_and_one_row_each(session, owner):
     rows = [e for e in found if e.subject_id is not None]
     assert sorted(e.subject_id for e in rows) == sorted(
         i.work_address.customer_id for i in items)
-    assert all(e.details == {"summary_id": summary.id} for e in rows)
+    assert all(e.details == {"summary_id": summary.id, "until": until.isoformat()}
+               for e in rows)
 
 
 def test_nothing_changed_writes_no_event(session, owner):
@@ -369,3 +371,36 @@ def test_a_sending_failure_stops_the_run_and_says_who_was_not_sent(session, owne
         "not sent: the run stopped at a sending failure", "sending failed"]
     assert "The mail server refused the login." in result.message
     assert "the 1 already sent cannot be unsent; 2 were not sent" in result.message
+
+
+# --- the trail read as sentences ------------------------------------------------------------
+
+
+def said(parts) -> str:
+    return "".join(p.text if isinstance(p, Ref) else p for p in parts)
+
+
+def test_the_timeline_and_the_audit_log_say_what_the_round_did(session, owner):
+    person = f.make_customer(session)
+    mine = reminder(session, person)
+    others = [reminder(session) for _ in range(2)]
+    session.commit()
+    until = TODAY + timedelta(days=10)
+    starts = datetime.combine(TODAY, datetime.min.time()).replace(hour=9)
+
+    book_jobs(session, reminder_ids=[mine.id], starts_at=starts, actor=owner)
+    postpone(session, reminder_ids=[o.id for o in others], until=until, actor=owner)
+    session.commit()
+
+    [booked] = events(session, "book_reminders")
+    reference = session.scalar(select(Booking.reference))
+    assert said(sentence(booked, "coordinator")) == (
+        f"booked {reference} from service reminders")
+    assert said(sentence(booked, "owner", subject=Ref(person.reference, "Customer", person.id),
+                         actor="Owner")) == (
+        f"Owner booked {reference} from service reminders of {person.reference}")
+    summary, *rows = events(session, "postpone_reminders")
+    assert said(sentence(summary, "owner", actor="Owner")) == (
+        f"Owner postponed 2 service reminders for 2 customers to {until:%-d %b %Y}")
+    assert said(sentence(rows[0], "coordinator")) == (
+        f"postponed service reminders to {until:%-d %b %Y}")
