@@ -21,10 +21,12 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm.actions.attribution import to_review
 from crm.actions.dormant import due_reminders_query
 from crm.actions.stored_counts import stored_counts
 from crm.ledger_totals import BusinessFigures, business_figures
 from crm.models import Booking, Customer, Invoice, Lead, Note, ServiceReminder
+from crm.models.booking import OPEN_LEAD_STATUSES
 
 CAP = 1000  # counts above this read "1,000+"
 TOP = 10
@@ -101,6 +103,18 @@ def _new_leads(session: Session, today: date) -> Count:
     return Count("new_leads", *_capped(session, select(Lead.id).where(Lead.status == "new")))
 
 
+def _follow_ups(session: Session, today: date) -> Count:
+    # ix_lead_open_follow_up_on (partial on the open stages) answers it.
+    return Count("follow_ups", *_capped(session, select(Lead.id).where(
+        Lead.status.in_(OPEN_LEAD_STATUSES), Lead.follow_up_on <= today)))
+
+
+def _related_bookings(session: Session, today: date) -> Count:
+    # ix_booking_to_review (partial on related bookings not reviewed) answers it.
+    return Count("related_bookings", *_capped(session, to_review().with_only_columns(
+        Booking.id).order_by(None)))
+
+
 def _week_start(today: date) -> datetime:
     return datetime.combine(today, time.min)
 
@@ -122,6 +136,8 @@ def _duplicate_groups(session: Session, today: date) -> Count | None:
 
 COUNTS = {
     "new_leads": _new_leads,
+    "follow_ups": _follow_ups,
+    "related_bookings": _related_bookings,
     "bookings_this_week": _bookings_this_week,
     "draft_invoices": _draft_invoices,
     "due_reminders": _due_reminders,

@@ -311,9 +311,10 @@ class Generator:
             source = LEAD_SOURCES[int(r() * len(LEAD_SOURCES))]
             message = LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))]
             status = LEAD_OPEN[int(r() * 100)]
-            # An open lead has a follow-up a few days after it came in; a lost one a reason.
+            # An open lead has a follow-up (from a few days ago to a fortnight ahead: the
+            # board's "due today" holds a few); a lost one a reason.
             lost = LOST_REASONS[lid % len(LOST_REASONS)] if status == "lost" else None
-            follow_up = None if lost else self.d(day + 2 + lid % 10)
+            follow_up = None if lost else self.d(max(day, self.today_ord - 3 + lid % 18))
             rows.append((
                 lid, first, surname, None, email, phone, source, message, status, None, lost,
                 follow_up, 1, stamp, stamp,
@@ -360,13 +361,22 @@ class Generator:
             made = min(day, self.today_ord) - int(r() * 30)
             made = max(made, c.created_day)
             stamp = self.dt(made, 96 + int(r() * 130))
+            attribution = ATTRIBUTION[int(r() * 100)]
+            reviewed = None
+            if attribution == "related":
+                # Booked under this customer's e-mail by someone else (a partner, a
+                # colleague): reviewed long ago unless made in the last fortnight.
+                p = self.pools
+                first = p.female[(cid * 7 + k) % len(p.female)]
+                surname = p.surnames[(cid * 13 + k) % len(p.surnames)]
+                reviewed = None if made >= self.today_ord - 14 else stamp
             rows.append((
                 self.next_id("booking"), self.number("booking"), cid,
                 work_ids[int(r() * len(work_ids))] if work_ids and r() < 0.7 else None,
                 lead_id if k == 0 else None, BOOKING_TITLES[int(r() * len(BOOKING_TITLES))],
                 status, self.dt(day, start), self.dt(end_day, end_tod),
                 None if value is None else self.money(value), email, first, surname,
-                ATTRIBUTION[int(r() * 100)], 1, stamp, stamp,
+                attribution, reviewed, 1, stamp, stamp,
             ))
 
     def notes(self, cid, c: Cust, out, work_ids) -> None:

@@ -40,7 +40,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "booking": (
         "id", "reference", "customer_id", "work_address_id", "lead_id", "title", "status",
         "starts_at", "ends_at", "value", "contact_email", "contact_first_name",
-        "contact_surname", "attribution", "version", "created_at", "updated_at",
+        "contact_surname", "attribution", "reviewed_at", "version", "created_at", "updated_at",
     ),
     "note": (
         "id", "customer_id", "work_address_id", "kind", "body", "important",

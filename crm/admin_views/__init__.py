@@ -12,6 +12,7 @@ from crm.admin_views.customers import BranchView, ContactView, CustomerView, Tag
 from crm.admin_views.dashboard import HomeView
 from crm.admin_views.duplicates import DuplicatesView
 from crm.admin_views.invoices import InvoiceView
+from crm.admin_views.leads import LeadsBoardView, LeadView, RelatedBookingsView
 from crm.admin_views.outbox import OutboxView
 from crm.admin_views.payments import AllocationView, PaymentView
 from crm.admin_views.portal import PortalAccountView, PortalQueryView
@@ -20,7 +21,6 @@ from crm.admin_views.settings import AuditEventView, BlockedEmailView, UserView
 from crm.admin_views.spec import CrmModelView, role_views
 from crm.admin_views.work import (
     BookingView,
-    LeadView,
     NoteView,
     WorkAddressView,
 )
@@ -33,8 +33,10 @@ REGISTRY = (
     (BranchView, "Branches", "Customers", "branch"),
     (TagView, "Tags", "Customers", "tag"),
     (DuplicatesView, "Possible duplicates", "Customers", "duplicates"),
+    (LeadsBoardView, "Leads board", "Work", "leads_board"),
     (LeadView, "Leads", "Work", "lead"),
     (BookingView, "Bookings", "Work", "booking"),
+    (RelatedBookingsView, "Related bookings to review", "Work", "related_bookings"),
     (WorkAddressView, "Work addresses", "Work", "work_address"),
     (ServiceReminderView, "Service reminders", "Work", "service_reminder"),
     (DueReminderView, "Due reminders", "Work", "due_reminder"),

@@ -77,6 +77,8 @@ class Tile:
 
 LABELS = {
     "new_leads": ("New leads to contact", "lead"),
+    "follow_ups": ("Lead follow-ups due", "leads_board"),
+    "related_bookings": ("Related bookings to review", "related_bookings"),
     "bookings_this_week": ("Bookings in the next 7 days", "booking"),
     "draft_invoices": ("Draft invoices to issue", "invoice"),
     "portal_questions": ("Customer questions awaiting a reply", "portal_query"),
@@ -84,7 +86,8 @@ LABELS = {
     "duplicate_groups": ("Possible duplicate groups", "duplicates"),
 }
 # What each count needs the role to be able to open.
-NEEDS = {"new_leads": None, "bookings_this_week": None, "draft_invoices": "invoice", "portal_questions": "see_money",
+NEEDS = {"new_leads": None, "follow_ups": None, "related_bookings": "attribute_booking",
+         "bookings_this_week": None, "draft_invoices": "invoice", "portal_questions": "see_money",
          "due_reminders": None, "duplicate_groups": None}
 
 
@@ -129,7 +132,7 @@ class HomeView(AdminIndexView):
                                     and isinstance(f, sqla_filters.DateSmallerFilter),
                                     tomorrow)
         if key == "new_leads":
-            return self._filter_url(slug, role, lambda f: f.name == "Status"
+            return self._filter_url(slug, role, lambda f: f.name == "Stage"
                                     and isinstance(f, sqla_filters.FilterEqual), "new")
         if key == "bookings_this_week":
             start = datetime.combine(date.today(), time.min)

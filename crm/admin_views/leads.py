@@ -36,8 +36,8 @@ from crm.models import Booking, Lead
 from crm.models.booking import BOOKING_STATUSES, LEAD_STATUSES, OPEN_LEAD_STATUSES
 from crm.search_index import find_live_customers
 
-BOARD_CARDS = 20  # cards per stage column; the count says how many there are
-FOLLOW_UPS_SHOWN = 25
+BOARD_CARDS = 10  # cards per stage column; the count says how many there are
+FOLLOW_UPS_SHOWN = 8
 REVIEW_PAGE = 50
 
 

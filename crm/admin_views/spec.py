@@ -259,11 +259,12 @@ class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
         return Response(json.dumps(data), mimetype="application/json")
 
     # --- saving: the checks of crm.actions, then the audit trail ----------------------------
-    def check(self, fn, /, *args, **kwargs) -> None:
-        """Run an action-level check as the form saves: its refusal is shown on the form
-        (Flask-Admin shows a ValidationError as a message and rolls back)."""
+    def check(self, fn, /, *args, **kwargs):
+        """Run an action-level check (or step) as the form saves and return what it returns:
+        its refusal is shown on the form (Flask-Admin shows a ValidationError as a message
+        and rolls back)."""
         try:
-            fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except ActionError as exc:
             raise ValidationError(str(exc)) from None
 

@@ -697,10 +697,17 @@ def plan_pdf(ctx: Ctx) -> None:
 
 def plan_page_index(ctx: Ctx) -> None:
     # Settings > Business reads no query string: odd ones must still not break the form.
-    names = {"duplicates": ["reason", "after"], "outbox": ["page"], "business": ["tab"]}[ctx.slug]
+    names = {"duplicates": ["reason", "after"], "outbox": ["page"], "business": ["tab"],
+             "leads_board": ["mine"], "related_bookings": ["after"]}[ctx.slug]
     ctx.p.fuzz_get(ctx.base + "/", {}, names, ctx.values)
     if ctx.slug == "duplicates":
         ctx.p.fuzz_get(ctx.base + "/", {"reason": "email"}, ["after"], ctx.values)
+
+
+def plan_detach(ctx: Ctx) -> None:
+    """One related booking's detach page (a 302 to the list when it is not under review) and
+    its customer search."""
+    ctx.p.fuzz_get(f"{ctx.base}/detach/{ctx.key('booking')}/", {}, ["q"], ctx.values)
 
 
 def plan_outbox_view(ctx: Ctx) -> None:
@@ -745,12 +752,14 @@ GET_PLANS = {
     "logo_view": lambda ctx: ctx.p.fuzz_get(ctx.base + "/logo/", {}, ["v"], ctx.values),
     "message_view": plan_outbox_view,
     "attachment_view": plan_outbox_attachment,
+    "detach_view": plan_detach,
 }
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
              "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
              "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view",
-             "columns_view", "save_filter_view", "delete_filter_view"}
+             "columns_view", "save_filter_view", "delete_filter_view", "move_view",
+             "convert_view", "confirm"}
 
 
 def screen_views(app, role: str) -> dict:
