@@ -6,7 +6,7 @@ how a sentence's references link without a look-up per reference."""
 
 import tempfile
 
-from flask import abort, flash, redirect, request, send_file, session
+from flask import abort, flash, redirect, request, send_file, session, url_for
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from sqlalchemy import select
@@ -15,11 +15,21 @@ from crm.actions import ActionError
 from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.access import require
 from crm.admin_views.adapters import record_id, run_action
-from crm.admin_views.record_links import details_url, kind_of, parts_html
-from crm.customer_record import TIMELINE_KINDS, pinned_notes, record_context
+from crm.admin_views.record_links import details_url, has_screen, kind_of, parts_html
+from crm.customer_record import (
+    TIMELINE_KINDS,
+    booking_place,
+    page_number,
+    pinned_notes,
+    record_context,
+)
 from crm.extensions import db
 from crm.models import Booking, CreditNote, Customer, Invoice, Note
 
+# The record page's add buttons: the screen's slug -> (its model, the tab to come back to).
+ADD_SCREENS = {"booking": ("Booking", "#tab-bookings"), "contact": ("Contact", "#tab-contacts"),
+               "work_address": ("WorkAddress", "#tab-addresses"),
+               "branch": ("Branch", "#tab-branches")}
 # What a reference is looked up by, per kind of record.
 REFERENCE_COLUMNS = {"Customer": Customer.reference, "Booking": Booking.reference,
                      "Invoice": Invoice.number, "CreditNote": CreditNote.number}
@@ -84,14 +94,34 @@ class CustomerRecordMixin:
         if template == self.details_template and isinstance(model, Customer):
             kind = request.args.get("timeline", "all")
             kwargs["record"] = record_context(
-                db.session, model, self.role, kind if kind in TIMELINE_KINDS else "all"
+                db.session, model, self.role, kind if kind in TIMELINE_KINDS else "all",
+                at=booking_place(request.args.get("at")),
+                ongoing_page=page_number(request.args.get("ongoing")),
+                history_page=page_number(request.args.get("history")),
             )
+            kwargs["add_urls"] = self._add_urls(model)
             kwargs["sentence"] = lambda parts: parts_html(self.role, parts)
             kwargs["link_to"] = lambda model_name, key: details_url(self.role, model_name, key)
         elif template == self.edit_template and isinstance(model, Customer) and model.id:
             # The pinned warning shows on every screen of the customer, the form included.
             kwargs["pinned"] = pinned_notes(db.session, model.id)
         return super().render(template, **kwargs)
+
+    def _add_urls(self, customer: Customer) -> dict:
+        """The record page's "New booking", "Add contact", "Add work address" and "Add
+        branch": each that screen's own form with the customer filled in, coming back to
+        the tab that lists what was added. None where the role has no such screen, and for
+        a redacted or merged-away customer (nothing may be added to it)."""
+        live = customer.redacted_at is None and customer.merged_into_id is None
+        urls = {}
+        for slug, (model, tab) in ADD_SCREENS.items():
+            if not live or not has_screen(self.role, model):
+                urls[slug] = None
+                continue
+            back = self.get_url(".details_view", id=customer.id) + tab
+            urls[slug] = url_for(f"{slug}_{self.role}.create_view", customer_id=customer.id,
+                                 url=back)
+        return urls
 
     # --- record-page buttons ---------------------------------------------------------------
     def _back(self, key):

@@ -36,6 +36,7 @@ from crm.admin_views.adapters import (
     STALE_MESSAGE,
     IdSafeLoader,
     integrity_message,
+    record_id,
     record_ids,
 )
 from crm.admin_views.filters import FilterConverter
@@ -46,6 +47,7 @@ from crm.admin_views.paging import PagedList
 from crm.extensions import db
 from crm.formatting import day, moment
 from crm.ledger import LedgerError
+from crm.models import Customer
 from crm.models.audit import record
 from crm.permissions import allowed, can, roles_with
 
@@ -200,6 +202,16 @@ class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
                                               Length(max=limit)]
         return form_class
 
+    def create_form(self, obj=None):
+        """A new record's form, with its customer or work address already chosen when the
+        address names one (``?customer_id=``, ``?work_address_id=``: the record pages' add
+        buttons). A work address brings its customer; an unknown, redacted or merged-away
+        one is left for the user to pick."""
+        form = super().create_form(obj)
+        if request.method == "GET":
+            prefill(form, self.model)
+        return form
+
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
         if obj is not None and hasattr(form, "edit_version") and request.method == "GET":
@@ -301,6 +313,36 @@ class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
             subject_type=self.model.__name__,
             subject_id=model.id,
         )
+
+
+# Query argument -> the form field (a relationship of the model) it fills in.
+PREFILL = {"customer_id": "customer", "work_address_id": "work_address"}
+
+
+def _open_for_new(row) -> bool:
+    """Whether a new record may hang off ``row``: not a redacted or merged-away customer,
+    nor a work address of one."""
+    owner = row if isinstance(row, Customer) else getattr(row, "customer", None)
+    return owner is not None and owner.redacted_at is None and owner.merged_into_id is None
+
+
+def prefill(form, model) -> None:
+    """Fill the relationship fields of a new record's ``form`` named by ``PREFILL`` from the
+    request's arguments (ids read safely; a row that is gone or closed is skipped)."""
+    chosen = {}
+    for arg, name in PREFILL.items():
+        field = getattr(form, name, None)
+        key = request.args.get(arg, type=record_id)
+        relation = getattr(model, name, None)
+        if field is None or key is None or relation is None:
+            continue
+        row = db.session.get(relation.property.mapper.class_, key)
+        if row is not None and _open_for_new(row):
+            field.data = chosen[name] = row
+    address = chosen.get("work_address")
+    if address is not None and "customer" not in chosen and getattr(form, "customer", None) \
+            is not None and hasattr(model, "customer"):
+        form.customer.data = address.customer
 
 
 def _changed_columns(obj) -> list[str]:

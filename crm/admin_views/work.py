@@ -10,6 +10,7 @@ from crm.admin_views.filters import MoneyGreater
 from crm.admin_views.formatters import customer_link, export_str
 from crm.admin_views.forms import Email, Money, Phone, SaneDate, choices
 from crm.admin_views.spec import CrmModelView
+from crm.admin_views.work_address_page import WorkAddressPageMixin, address_link
 from crm.extensions import db
 from crm.formatting import wall
 from crm.models import Booking, Lead, Note, WorkAddress
@@ -18,7 +19,7 @@ from crm.models.comms import STAFF_NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
 
 
-class WorkAddressView(CrmModelView):
+class WorkAddressView(WorkAddressPageMixin, CrmModelView):
     guard_redacted = True
     model_class = WorkAddress
     column_list = ["customer", "address_line_1", "town", "postcode", "occupier_surname",
@@ -35,7 +36,7 @@ class WorkAddressView(CrmModelView):
     column_filters = [sqla_filters.FilterEqual(WorkAddress.status, "Status",
                                                options=choices(ADDRESS_STATUSES)),
                       "postcode", "town"]
-    column_formatters = {"customer": customer_link}
+    column_formatters = {"customer": customer_link, "address_line_1": address_link}
     column_formatters_export = {"customer": export_str("customer"),
                                 "landlord": export_str("landlord")}
     form_choices = {"status": choices(ADDRESS_STATUSES), "occupier_title": TITLE_CHOICES}

@@ -585,7 +585,10 @@ def plan_export(ctx: Ctx) -> None:
 
 def plan_details(ctx: Ctx) -> None:
     base = {"id": ctx.key()}
-    names = ["id"] + (["timeline"] if ctx.slug == "customer" else [])
+    # the record page's timeline and bookings (place and pages), a work address's bookings
+    extra = {"customer": ["timeline", "at", "ongoing", "history"],
+             "work_address": ["ongoing", "history"]}
+    names = ["id"] + extra.get(ctx.slug, [])
     ctx.p.fuzz_get(ctx.base + "/details/", base, names, ctx.values)
     ctx.p.fuzz_get(ctx.base + "/details/", base, ["url"], ctx.core)
 
@@ -597,7 +600,8 @@ def plan_edit(ctx: Ctx) -> None:
 
 
 def plan_create(ctx: Ctx) -> None:
-    ctx.p.fuzz_get(ctx.base + "/new/", {}, ["url"], ctx.core)
+    # the record pages' add buttons fill in the customer or work address from these
+    ctx.p.fuzz_get(ctx.base + "/new/", {}, ["url", "customer_id", "work_address_id"], ctx.core)
 
 
 def plan_ajax(ctx: Ctx) -> None:
