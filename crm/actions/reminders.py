@@ -148,9 +148,10 @@ def book_jobs(session: Session, *, reminder_ids: Iterable[int], starts_at: datet
     session.flush()
     refs = [ref for _, ref in booked]
     extra = {"starts_at": starts_at.isoformat(timespec="minutes"), "bookings": refs[:SAMPLE]}
+    # "B-000012: C-000123 Boiler service (due 4 Dec 2026)": the booking, then what it is for
     return _finish(session, actor, "book_reminders", rows, [r for r, _ in booked], late, extra,
                    lambda n: f"Booked {_jobs(n)} for {day(after)}",
-                   changed_refs=refs)
+                   changed_refs=[f"{ref}: {row.label}" for row, ref in booked])
 
 
 def postpone(session: Session, *, reminder_ids: Iterable[int], until: date,

@@ -129,7 +129,14 @@ class Decision:
     title: str  # the confirmation page's heading
     explain: str  # what will happen
     run: Callable  # (session, actor, ids, form) -> ActionResult
+    button: str  # the confirmation button, {n} the reminders: "Book {n}"
+    done: str  # what the results page calls the ones changed: "booked"
     asks: str | None = None  # "moment", "day" or "reason": what the page asks for
+
+    def button_text(self, n: int) -> str:
+        return self.button.format(n=f"{n:,} {'job' if n == 1 else 'jobs'}"
+                                  if self.name == "book_jobs" else
+                                  f"{n:,} reminder{'' if n == 1 else 's'}")
 
 
 def _reminder_ids(ids):
@@ -198,24 +205,24 @@ DECISIONS: dict[str, Decision] = {
                  "Each reminder becomes a confirmed booking for its customer at its work "
                  "address, starting when you say. A repeating reminder then moves on to its "
                  "next due date after the job; a one-off is done.",
-                 _book, asks="moment"),
+                 _book, "Book {n}", "booked", asks="moment"),
         Decision("postpone", "Postpone to a date", "Postpone reminders",
                  "Each reminder is due again on the day you choose, after today.",
-                 _postpone, asks="day"),
+                 _postpone, "Postpone {n}", "postponed", asks="day"),
         Decision("skip", "Skip this time", "Skip this time",
                  "Each repeating reminder moves on to its next due date after today; nothing "
                  "is booked or sent. One-off reminders are left as they are.",
-                 _skip),
+                 _skip, "Skip {n} this time", "moved on"),
         Decision("stop", "Stop for good", "Stop reminders for good",
                  "The reminders stop and never come round again. Your reason is written on a "
                  "note on each customer, for colleagues.",
-                 _stop, asks="reason"),
+                 _stop, "Stop {n} for good", "stopped", asks="reason"),
         Decision("email", "Send reminder e-mails", "Send reminder e-mails",
                  "Each customer gets an e-mail saying what is due, where and when, and asking "
                  "them to get in touch to book. Dormant, archived and redacted customers, "
                  "blocked addresses, those without an e-mail address and those who opted out "
                  "of reminders or of e-mail are skipped. Messages sent cannot be recalled.",
-                 _email),
+                 _email, "E-mail {n}", "sent"),
     )
 }
 
@@ -332,11 +339,20 @@ class DueReminderView(ServiceReminderView):
         if error:
             return self._confirm_page(decision, ids, error, 400)
         return self.render(
-            "admin/crm/results.html", title=decision.title, result=result,
-            list_url=self.get_url(".index_view"), back_label="Back to the due list",
-            changed_word="booked" if decision.name == "book_jobs" else (
-                "sent" if decision.name == "email" else "changed"),
+            "admin/reminder/results.html", title=decision.title, result=result,
+            changed=[self._linked(text) for text in result.changed_refs],
+            list_url=self.get_url(".index_view"), changed_word=decision.done,
         )
+
+    def _linked(self, text: str) -> Markup:
+        """A changed reminder as the results page lists it, its booking (if any) linked."""
+        from crm.admin_views.record_links import parts_html
+        from crm.audit_sentences import Ref
+
+        booking, sep, rest = text.partition(": ")
+        if sep and booking.startswith("B-"):
+            return parts_html(self.role, [Ref(booking, "Booking"), f" {rest}"])
+        return Markup.escape(text)
 
 
 for _decision in DECISIONS.values():

@@ -77,7 +77,7 @@ def test_a_menu_entry_shows_the_confirmation_page_and_changes_nothing(app, clien
     assert page.status_code == 200
     assert by_testid(html, "confirm-count") == ["1 reminder selected:"]
     assert "Keen boiler service" in html and 'name="when"' in html
-    assert by_testid(html, "confirm-button") == ["Book a job: 1 reminder"]
+    assert by_testid(html, "confirm-button") == ["Book 1 job"]
     assert _stored(app, made["keen"]) == (TODAY - timedelta(days=7), "due")
 
 
@@ -98,6 +98,10 @@ def test_a_coordinator_books_jobs_and_the_results_page_says_what_was_done(app, c
     assert by_testid(html, "result-message") == [
         f"Booked 2 jobs for {when:%-d %b %Y}; 1 skipped (1 e-mail blocked)."]
     assert "Walled boiler service" in html and "skipped: e-mail blocked" in html
+    with app.app_context():
+        first = db.session.scalar(select(Booking.reference).order_by(Booking.id))
+    assert by_testid(html, "changed-list")[0].startswith(f"{first} C-")
+    assert f'/customer/ref/{first}/"' in html  # the booking, linked
     assert by_testid(html, "results-back") == ["Back to the due list"]
     with app.app_context():
         titles = db.session.scalars(select(Booking.title).order_by(Booking.title)).all()

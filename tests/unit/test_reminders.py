@@ -106,7 +106,10 @@ def test_booking_makes_a_confirmed_job_and_moves_the_reminder_on(session, owner)
     assert all(b.reference.startswith("B-") for b in bookings)
     assert stored(session, annual)[:2] == (add_months(TODAY - timedelta(days=3), 12), "due")
     assert stored(session, once)[:2] == (TODAY, "done")
-    assert result.changed == 2 and result.changed_refs == tuple(b.reference for b in bookings)
+    assert result.changed == 2 and result.changed_refs == tuple(
+        f"{b.reference}: {r.work_address.customer.reference} {b.title} (due {was:%-d %b %Y})"
+        for b, r, was in zip(bookings, (annual, once), (TODAY - timedelta(days=3), TODAY),
+                             strict=True))
     assert result.message == f"Booked 2 jobs for {starts:%-d %b %Y}."
 
 
