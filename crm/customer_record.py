@@ -244,10 +244,8 @@ def work_address_context(session: Session, address: WorkAddress, role: str, *,
     """What a work address's page shows to ``role``: its customer and landlord, its bookings
     (ongoing and history, paged as on the record page; values only for roles that see
     money), its notes (newest first, with their authors) and its service reminders (those
-    still due first, soonest first). A statement per section, whatever the address has."""
-    people = [k for k in (address.customer_id, address.landlord_id) if k is not None]
-    # Both in one statement; the relationships then find them without asking again.
-    session.scalars(select(Customer).where(Customer.id.in_(people))).all()
+    still due first, soonest first). A statement per section, whatever the address has; the
+    customer and landlord come loaded with the address (the details view's ``get_one``)."""
     notes = session.execute(
         select(Note, User.name).outerjoin(User, User.id == Note.author_id)
         .where(Note.work_address_id == address.id)

@@ -66,6 +66,35 @@ def test_the_customer_record_page_costs_the_same_with_one_or_thirty_of_everythin
     assert statements(one) == statements(thirty) <= RECORD_MOST
 
 
+# A work address's page: the signed-in user, the address, its customer and landlord (one
+# statement), its notes, its service reminders and its bookings (both parts in one).
+WORK_ADDRESS_MOST = 6
+
+
+@pytest.mark.parametrize("role", ["owner", "coordinator"])
+def test_a_work_address_page_costs_the_same_with_one_or_thirty_of_everything(
+        app, client, login, role):
+    with app.app_context():
+        keys = []
+        for n in (1, 30):
+            owner, landlord = customer(db.session), customer(db.session)
+            address = f.make_work_address(db.session, owner, landlord=landlord)
+            for i in range(n):
+                f.make_booking(db.session, owner, work_address=address, title=f"Gig{i}",
+                               status="completed" if i % 2 else "confirmed")
+                f.make_note(db.session, None, work_address=address, body=f"Note{i}")
+                f.make_reminder(db.session, address, description=f"Service{i}")
+            keys.append(address.id)
+        db.session.commit()
+    login(role)
+
+    one, thirty = (client.get(url(role, "work_address", f"details/?id={key}")) for key in keys)
+
+    page = text_of(thirty)
+    assert all(f"{kind}29" in page for kind in ("Gig", "Note", "Service"))
+    assert statements(one) == statements(thirty) <= WORK_ADDRESS_MOST
+
+
 def test_customer_search_page_costs_the_same_at_any_page_size(app, client, login):
     login("owner")
     seed(app, "customer", 120)
