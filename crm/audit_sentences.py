@@ -81,6 +81,12 @@ VERB_NAMES: dict[str, str] = {
     "stop_reminders": "Stopped service reminders for good",
     "email_reminders": "E-mailed service reminders",
     "change_kind": "Changed the kind (lead, prospect, client)",
+    "move_lead": "Moved a lead to another stage",
+    "convert_lead": "Converted a lead",
+    "attribute_booking": "Attached a booking by its e-mail",
+    "attach_bookings": "Attached bookings that were waiting",
+    "confirm_booking": "Confirmed a related booking",
+    "detach_booking": "Detached a related booking",
     "hide_related": "Hid related people",
     "unhide_related": "Showed related people again",
 }
@@ -441,6 +447,49 @@ class _Sentence:
 
     def v_email_reminders(self):
         return self._reminders("e-mailed")
+
+    # --- leads and bookings: "converted lead #12 into C-000045 with B-000310"; on the
+    # timeline "converted lead #12 (new customer) with booking B-000310".
+    def _lead(self) -> Ref | str:
+        key = self.d.get("lead") if self.event.subject_type != "Lead" else self.event.subject_id
+        return Ref(f"lead #{key}", "Lead", key) if key else "a lead"
+
+    def _booking(self, name: str = "booking") -> list:
+        ref = self.d.get(name)
+        return [Ref(ref, "Booking")] if ref else []
+
+    def v_convert_lead(self):
+        booking = self._booking()
+        tail = [" with booking ", *booking] if booking else [" as a prospect"]
+        if self.s:
+            return ["converted ", self._lead(), " into ", self.s, *tail]
+        made = " into a new customer" if self.d.get("new_customer") else ""
+        return ["converted ", self._lead(), made, *tail]
+
+    def v_move_lead(self):
+        to = self.d.get("to") or "another stage"
+        return ["moved ", self.s or self._lead(), f" to {to}"]
+
+    def v_attribute_booking(self):
+        how = {"exact": "its e-mail and name match", "related": "its e-mail matches, not "
+               "the name: to review", "new": "a new customer made from it"}
+        why = how.get(self.d.get("outcome"), "")
+        return ["attached booking ", *self._booking(), *self.on(" to "),
+                f" ({why})" if why else ""]
+
+    def v_attach_bookings(self):
+        n = int(self.d.get("count") or 0)
+        return [f"attached {_plural(n, 'booking')} made earlier with the same e-mail",
+                *self.on(" to ")]
+
+    def v_confirm_booking(self):
+        return ["confirmed related booking ", *self._booking(), *self.on(" on ")]
+
+    def v_detach_booking(self):
+        moved = [Ref(self.d["from"], "Customer")] if self.d.get("from") else ["a customer"]
+        target = [Ref(self.d["to"], "Customer")] if self.d.get("to") else ["another"]
+        made = " (a new customer)" if self.d.get("new_customer") else ""
+        return ["moved booking ", *self._booking(), " from ", *moved, " to ", *target, made]
 
     def generic(self):
         return [verb_name(self.event.verb).lower(), *self.on(" ")]

@@ -136,7 +136,7 @@ def attribute(session: Session, booking: Booking, *, actor: User | None) -> Attr
         session.flush()
         return Attribution("waiting", None)
     session.flush()
-    record(session, actor=actor, verb="attribute_booking", subject_type="customer",
+    record(session, actor=actor, verb="attribute_booking", subject_type="Customer",
            subject_id=customer.id,
            details={"booking": booking.reference, "outcome": outcome})
     return Attribution(outcome, customer)
@@ -179,7 +179,7 @@ def attach_waiting(session: Session, customer: Customer, *, actor: User | None) 
         _attach(booking, customer, outcome)
         outcomes[outcome] += 1
     session.flush()
-    record(session, actor=actor, verb="attach_bookings", subject_type="customer",
+    record(session, actor=actor, verb="attach_bookings", subject_type="Customer",
            subject_id=customer.id, details={"count": len(waiting), **outcomes})
     return len(waiting)
 
@@ -196,7 +196,7 @@ def confirm_related(session: Session, *, booking_ids, actor: User | None) -> int
     bookings = _under_review(session, booking_ids)
     for booking in bookings:
         booking.reviewed_at = utcnow()
-        record(session, actor=actor, verb="confirm_booking", subject_type="customer",
+        record(session, actor=actor, verb="confirm_booking", subject_type="Customer",
                subject_id=booking.customer_id, details={"booking": booking.reference})
     session.flush()
     return len(bookings)
@@ -225,7 +225,7 @@ def detach(session: Session, *, booking_id: int, actor: User | None,
     details = {"booking": booking.reference, "from": before.reference if before else None,
                "to": target.reference, "new_customer": to_customer_id is None}
     for subject in {before.id if before else None, target.id} - {None}:
-        record(session, actor=actor, verb="detach_booking", subject_type="customer",
+        record(session, actor=actor, verb="detach_booking", subject_type="Customer",
                subject_id=subject, details=details)
     return target
 

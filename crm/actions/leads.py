@@ -64,7 +64,7 @@ def move(session: Session, *, lead_ids, stage: str, actor: User | None,
         before = lead.status
         lead.status = stage
         lead.lost_reason = reason if stage == "lost" else None
-        record(session, actor=actor, verb="move_lead", subject_type="lead", subject_id=lead.id,
+        record(session, actor=actor, verb="move_lead", subject_type="Lead", subject_id=lead.id,
                details={"from": before, "to": stage})
         changed.append(lead)
     session.flush()
@@ -184,7 +184,7 @@ def _convert_one(session: Session, lead: Lead, *, actor, with_booking: bool,
     lead.status = "won"
     lead.lost_reason = None
     session.flush()
-    record(session, actor=actor, verb="convert_lead", subject_type="customer",
+    record(session, actor=actor, verb="convert_lead", subject_type="Customer",
            subject_id=customer.id,
            details={"lead": lead.id, "new_customer": made, "contact_added": contact_added,
                     "booking": booking.reference if booking else None,

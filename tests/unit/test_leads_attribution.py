@@ -18,7 +18,8 @@ from crm.actions.block_email import block_email
 from crm.actions.leads import BookingDetails, convert, move, open_duplicates
 from crm.actions.merge import merge_customers
 from crm.actions.redact import CONFIRMATION_WORD, redact_customers
-from crm.models import AuditEvent, Booking, Contact, Customer, Lead
+from crm.audit_sentences import Ref, sentence
+from crm.models import AuditEvent, Booking, Contact, Customer
 from crm.models.sequence import next_number
 from tests.factories import make_contact, make_customer, make_lead
 
@@ -114,7 +115,7 @@ def test_converting_a_lead_makes_a_client_a_primary_contact_and_a_booking_linked
     assert booking.starts_at == datetime(2027, 6, 12, 9, 0)
     assert lead.status == "won"
     event = session.scalars(select(AuditEvent).where(AuditEvent.verb == "convert_lead")).one()
-    assert (event.subject_type, event.subject_id) == ("customer", customer.id)
+    assert (event.subject_type, event.subject_id) == ("Customer", customer.id)
     assert event.details["booking"] == booking.reference and event.details["new_customer"]
 
 
@@ -356,3 +357,43 @@ def test_attribution_reads_a_constant_number_of_statements(session, owner):
         counts.append(len(seen))
     # The first one loads the customer; after that each booking costs the same few.
     assert counts[1] == counts[2] == counts[3] and counts[1] <= 6
+
+
+# -- what the audit log and the timeline say ---------------------------------------------------
+
+def _said(parts) -> str:
+    return "".join(p.text if isinstance(p, Ref) else p for p in parts)
+
+
+def _event(session, verb):
+    return session.scalars(select(AuditEvent).where(AuditEvent.verb == verb)
+                           .order_by(AuditEvent.id)).all()
+
+
+def test_the_timeline_and_the_log_say_a_lead_was_converted(session, owner):
+    lead = _lead(session)
+    convert(session, lead_ids=[lead.id], actor=owner)
+    booking = session.scalars(select(Booking)).one()
+    (event,) = _event(session, "convert_lead")
+    assert _said(sentence(event, "coordinator")) == (
+        f"converted lead #{lead.id} into a new customer with booking {booking.reference}")
+    customer = lead.customer
+    assert _said(sentence(event, "owner", subject=Ref(customer.reference, "Customer",
+                                                      customer.id), actor="Owner")) == (
+        f"Owner converted lead #{lead.id} into {customer.reference} with booking "
+        f"{booking.reference}")
+
+
+def test_the_timeline_says_how_a_booking_was_attached_and_detached(session, owner):
+    alex = make_customer(session, first_name="Alex", surname="Stone",
+                         email="robin.hart@example.com")
+    booking = _booking(session)
+    attribute(session, booking, actor=owner)
+    (attached,) = _event(session, "attribute_booking")
+    assert _said(sentence(attached, "coordinator")) == (
+        f"attached booking {booking.reference} (its e-mail matches, not the name: to review)")
+    made = detach(session, booking_id=booking.id, actor=owner)
+    first = _event(session, "detach_booking")[0]
+    assert _said(sentence(first, "coordinator")) == (
+        f"moved booking {booking.reference} from {alex.reference} to {made.reference} "
+        "(a new customer)")
