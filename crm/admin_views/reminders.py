@@ -253,6 +253,7 @@ class DueReminderView(ServiceReminderView):
     column_formatters = {"overdue_for": _overdue_for, "due_on": _due_on,
                          "interval_months": _interval, "customer": _customer}
     action_capabilities = {name: "reminders" for name in DECISIONS}
+    details_template = "admin/reminder/details.html"
     count_nouns = ("reminder due", "reminders due")
     list_table_class = "reminder-cards"  # on a phone, each reminder a card
     # Past 1,000 the list says "1,000+" and pages with Next/Previous: counting every due
@@ -286,6 +287,13 @@ class DueReminderView(ServiceReminderView):
         return unsorted, query
 
     # --- the decisions --------------------------------------------------------------------
+    def decision_links(self, model) -> list[tuple[str, str]]:
+        """(label, URL) of each decision for one reminder still due, for its own page."""
+        if model.status != "due" or not self.can("reminders"):
+            return []
+        return [(d.label, self.get_url(".decide_view", verb=d.name, ids=model.id))
+                for d in DECISIONS.values()]
+
     @expose("/decide/<verb>/", methods=("GET", "POST"))
     @require("reminders")
     def decide_view(self, verb):

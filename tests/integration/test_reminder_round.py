@@ -249,3 +249,18 @@ def test_the_reminder_form_takes_an_interval_and_refuses_a_silly_one(app, client
     assert good.status_code == 302
     with app.app_context():
         assert db.session.scalars(select(ServiceReminder.interval_months)).all() == [12]
+
+
+def test_a_reminders_own_page_offers_each_decision_for_it_alone(app, client, login):
+    made = _make(app, keen={})
+    login("coordinator")
+
+    page = text_of(client.get(url("coordinator", "due_reminder",
+                                  f"details/?id={made['keen']}")))
+    link = f"/admin/coordinator/due_reminder/decide/skip/?ids={made['keen']}"
+    confirm = text_of(client.get(link))
+
+    assert by_testid(page, "reminder-decisions") == [
+        "Book a job Postpone to a date Skip this time Stop for good Send reminder e-mails"]
+    assert f'href="{link}"' in page
+    assert by_testid(confirm, "confirm-button") == ["Skip 1 reminder this time"]
