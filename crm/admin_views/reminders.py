@@ -349,6 +349,7 @@ class DueReminderView(ServiceReminderView):
         return self.render(
             "admin/reminder/results.html", title=decision.title, result=result,
             changed=[self._linked(text) for text in result.changed_refs],
+            skipped=[(_dated(skip.reference), skip.reason) for skip in result.skipped],
             list_url=self.get_url(".index_view"), changed_word=decision.done,
         )
 
@@ -359,8 +360,16 @@ class DueReminderView(ServiceReminderView):
 
         booking, sep, rest = text.partition(": ")
         if sep and booking.startswith("B-"):
-            return parts_html(self.role, [Ref(booking, "Booking"), f" {rest}"])
+            return parts_html(self.role, [Ref(booking, "Booking"), " "]) + _dated(rest)
+        return _dated(text)
+
+
+def _dated(text: str) -> Markup:
+    """A reminder's label with its "(due 4 Dec 2026)" kept on one line."""
+    head, sep, tail = text.rpartition(" (due ")
+    if not sep:
         return Markup.escape(text)
+    return Markup('{} <span class="text-nowrap">(due {}</span>').format(head, tail)
 
 
 for _decision in DECISIONS.values():
