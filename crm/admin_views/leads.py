@@ -11,6 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
+from wtforms import TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from crm.actions import ActionError, ActionResult
@@ -84,13 +85,14 @@ class LeadView(CrmModelView):
                    "source", "phone", "created_at"]
     column_details_list = ["first_name", "surname", "company_name", "email", "phone", "purpose",
                            "preferred_date", "message", "source", "status", "lost_reason",
-                           "owner", "follow_up_on", "customer", "created_at", "updated_at"]
+                           "owner", "follow_up_on", "notes", "customer", "created_at",
+                           "updated_at"]
     column_export_list = ["first_name", "surname", "company_name", "email", "phone", "purpose",
                           "preferred_date", "source", "status", "lost_reason", "owner",
                           "follow_up_on", "customer", "message", "created_at"]
     form_columns = ["first_name", "surname", "company_name", "email", "phone", "purpose",
                     "preferred_date", "message", "source", "status", "lost_reason", "owner",
-                    "follow_up_on"]
+                    "follow_up_on", "notes"]
     column_sortable_list = ["surname", "status", "created_at", "follow_up_on", "preferred_date"]
     column_searchable_list = ["surname", "email"]
     column_filters = [sqla_filters.FilterEqual(Lead.status, "Stage",
@@ -110,7 +112,10 @@ class LeadView(CrmModelView):
                  "phone": {"validators": [Optional(), Phone()]},
                  "preferred_date": {"validators": [Optional(), SaneDate()]},
                  "follow_up_on": {"validators": [Optional(), SaneDate()]},
-                 "lost_reason": {"validators": [Optional(), Length(max=LOST_REASON_MAX)]}}
+                 "lost_reason": {"validators": [Optional(), Length(max=LOST_REASON_MAX)]},
+                 "notes": {"validators": [Optional(), Length(max=2000)],
+                           "description": "What you learn while working the lead."}}
+    form_overrides = {"notes": TextAreaField}
     count_nouns = ("lead", "leads")
     details_template = "admin/lead/details.html"
     action_capabilities = {"convert": "convert_lead", "convert_prospect": "convert_lead"}

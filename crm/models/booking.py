@@ -46,6 +46,8 @@ class Lead(Versioned, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     follow_up_on: Mapped[date | None] = mapped_column(Date)
     lost_reason: Mapped[str | None] = mapped_column(String(200))
+    # What staff learn while working the lead ("called, wants the 3-piece line-up").
+    notes: Mapped[str | None] = mapped_column(String(2000))
 
     # Redaction wipes the leads of the customer and those sent from its e-mail address.
     __personal_data__ = {
@@ -59,6 +61,7 @@ class Lead(Versioned, Base):
         "status": KEEP,
         "purpose": ERASE,
         "lost_reason": ERASE,
+        "notes": ERASE,
     }
 
     customer: Mapped[Customer | None] = relationship()
