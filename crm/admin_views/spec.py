@@ -333,10 +333,10 @@ def prefill(form, model) -> None:
     for arg, name in PREFILL.items():
         field = getattr(form, name, None)
         key = request.args.get(arg, type=record_id)
-        relation = getattr(model, name, None)
+        relation = inspect(model).relationships.get(name)
         if field is None or key is None or relation is None:
             continue
-        row = db.session.get(relation.property.mapper.class_, key)
+        row = db.session.get(relation.mapper.class_, key)
         if row is not None and _open_for_new(row):
             field.data = chosen[name] = row
     address = chosen.get("work_address")
