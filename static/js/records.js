@@ -6,6 +6,9 @@
  *                             does); an option whose value is an address (the statement)
  *                             opens that page. The menu follows the tab shown, so a link
  *                             to #tab-timeline opens with "Timeline" chosen.
+ *   details.rec-more          the record's "More" menu (a <details>, which opens and closes
+ *                             without script) also closes on a click elsewhere or Escape,
+ *                             as a menu does.
  *   .rec-edit-form            Flask-Admin's select boxes (Select2) draw a link with no name
  *                             in place of each <select>: it is given the field's label, so
  *                             a screen reader says "Title" rather than "link". A failed
@@ -69,6 +72,27 @@
       });
     });
   }
+
+  function closeMenus(except) {
+    document.querySelectorAll('details.rec-more[open]').forEach(function (more) {
+      if (more !== except) {
+        more.removeAttribute('open');
+      }
+    });
+  }
+
+  document.addEventListener('click', function (event) {
+    closeMenus(event.target.closest('details.rec-more'));
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key === 'Escape') {
+      var open = document.querySelector('details.rec-more[open]');
+      closeMenus(null);
+      if (open) {
+        open.querySelector('summary').focus();
+      }
+    }
+  });
 
   if (!$) {
     return;

@@ -1,5 +1,6 @@
 """The record page's buttons on a phone: two even columns inside the screen, the rarer ones
-in a "More" menu that opens without leaving the screen; and the bookings as cards."""
+in a "More" menu that opens without leaving the screen and closes as a menu does; and the
+bookings as cards."""
 
 from datetime import datetime, timedelta
 
@@ -35,6 +36,13 @@ def test_the_record_buttons_fit_a_phone_in_two_columns(app, page, sign_in):
     expect(redact).to_be_visible()
     box = redact.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    # it closes as a menu does: Escape, or a click elsewhere
+    page.keyboard.press("Escape")
+    expect(redact).to_be_hidden()
+    page.get_by_test_id("more-actions").get_by_text("More").click()
+    expect(redact).to_be_visible()
+    page.get_by_test_id("customer-summary").locator("h1").click()
+    expect(redact).to_be_hidden()
 
     page.goto(f"/admin/owner/customer/details/?id={key}&at=all#tab-bookings")
     card = page.get_by_test_id("booking-row").first
