@@ -297,8 +297,8 @@ class Generator:
             rows.append((
                 converted, c.first, c.surname, c.company, c.email, c.phone,
                 LEAD_SOURCES[int(r() * len(LEAD_SOURCES))],
-                LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))], "won", cid, None, None, 1,
-                stamp, stamp,
+                LEAD_MESSAGES[int(r() * len(LEAD_MESSAGES))], "won", cid, None, None,
+                BOOKING_TITLES[converted % len(BOOKING_TITLES)], None, 1, stamp, stamp,
             ))
         if r() < 0.15:
             title, first, surname = self.random_person()
@@ -315,9 +315,12 @@ class Generator:
             # board's "due today" holds a few); a lost one a reason.
             lost = LOST_REASONS[lid % len(LOST_REASONS)] if status == "lost" else None
             follow_up = None if lost else self.d(max(day, self.today_ord - 3 + lid % 18))
+            # What it is for and the day wanted, from the lead's number (no extra draws).
+            purpose = BOOKING_TITLES[lid % len(BOOKING_TITLES)]
+            wanted = self.d(max(day, self.today_ord) + 10 + lid % 120) if lid % 4 else None
             rows.append((
                 lid, first, surname, None, email, phone, source, message, status, None, lost,
-                follow_up, 1, stamp, stamp,
+                follow_up, purpose, wanted, 1, stamp, stamp,
             ))
         return converted
 

@@ -34,8 +34,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "lead": (
         "id", "first_name", "surname", "company_name", "email", "phone", "source", "message",
-        "status", "customer_id", "lost_reason", "follow_up_on", "version", "created_at",
-        "updated_at",
+        "status", "customer_id", "lost_reason", "follow_up_on", "purpose", "preferred_date",
+        "version", "created_at", "updated_at",
     ),
     "booking": (
         "id", "reference", "customer_id", "work_address_id", "lead_id", "title", "status",
