@@ -348,3 +348,21 @@ def test_the_work_address_list_and_the_record_page_link_to_the_address_page(clie
 
     assert target in record
     assert f'<a href="details/?id={booked["flat"]}">12 High Street</a>' in listing
+
+
+def test_a_redacted_customers_work_address_page_offers_nothing_to_add(app, client, login):
+    with app.app_context():
+        gone = customer(db.session, redacted_at=datetime.now())
+        address = f.make_work_address(db.session, gone)
+        db.session.commit()
+        key = address.id
+    login("owner")
+
+    html = get(client, f"/admin/owner/work_address/details/?id={key}")
+
+    assert by_testid(html, "work-address-summary")
+    assert by_testid(html, "work-address-actions") == []
+    assert "/booking/new/" not in html and "/note/new/" not in html
+    assert "/service_reminder/new/" not in html
+    assert form_values(get(client, f"/admin/owner/booking/new/?work_address_id={key}")).get(
+        "work_address", "") == ""
