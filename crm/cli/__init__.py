@@ -4,10 +4,10 @@ defines its commands and lists them in ``COMMANDS``; this package only gathers t
 
 from flask import Blueprint
 
-from crm.cli import customers, ledger, loyalty, staff
+from crm.cli import customers, leads, ledger, loyalty, staff
 
 bp = Blueprint("crm", __name__, cli_group="crm")
 
-for module in (staff, ledger, loyalty, customers):
+for module in (staff, ledger, loyalty, customers, leads):
     for command in module.COMMANDS:
         bp.cli.add_command(command)
