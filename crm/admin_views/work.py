@@ -1,9 +1,12 @@
 """Work menu: work addresses, service reminders, leads, bookings, notes."""
 
+from flask import flash
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms.validators import InputRequired, Optional, ValidationError
 
+from crm.actions.attribution import attribute
 from crm.actions.block_email import ensure_record_not_blocked
 from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup
 from crm.admin_views.filters import MoneyGreater
@@ -13,8 +16,8 @@ from crm.admin_views.spec import CrmModelView
 from crm.admin_views.work_address_page import WorkAddressPageMixin, address_link
 from crm.extensions import db
 from crm.formatting import wall
-from crm.models import Booking, Lead, Note, WorkAddress
-from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES, LEAD_STATUSES
+from crm.models import Booking, Note, WorkAddress
+from crm.models.booking import ATTRIBUTIONS, BOOKING_STATUSES
 from crm.models.comms import STAFF_NOTE_KINDS
 from crm.models.customer import ADDRESS_STATUSES
 
@@ -47,31 +50,20 @@ class WorkAddressView(WorkAddressPageMixin, CrmModelView):
     form_ajax_refs = {"customer": CustomerLookup("customer"), "landlord": CustomerLookup("landlord")}
 
 
-class LeadView(CrmModelView):
-    guard_redacted = True
-    model_class = Lead
-    column_list = ["first_name", "surname", "company_name", "email", "phone", "source",
-                   "status", "customer", "created_at"]
-    column_details_list = column_list + ["message", "updated_at"]
-    column_export_list = column_list + ["message"]
-    form_columns = ["first_name", "surname", "company_name", "email", "phone", "source",
-                    "message", "status", "customer"]
-    column_sortable_list = ["surname", "status", "created_at"]
-    column_searchable_list = ["surname", "email"]
-    column_filters = [sqla_filters.FilterEqual(Lead.status, "Status",
-                                               options=choices(LEAD_STATUSES)),
-                      "source", "created_at"]
-    column_formatters = {"customer": customer_link}
-    column_formatters_export = {"customer": export_str("customer")}
-    form_choices = {"status": choices(LEAD_STATUSES)}
-    form_args = {"surname": {"validators": [InputRequired()]},
-                 "email": {"validators": [Optional(), Email()]},
-                 "phone": {"validators": [Optional(), Phone()]}}
-    form_ajax_refs = {"customer": CustomerLookup("customer")}
+ATTRIBUTION_SAID = {
+    "exact": "Booking {reference} was attached to {customer}, whose e-mail and name match.",
+    "related": "Booking {reference} was attached to {customer}, whose e-mail matches but "
+               "not the name: it is listed under Related bookings to review.",
+    "new": "Booking {reference} made a new client, {customer}: no customer had that e-mail.",
+    "waiting": "Booking {reference} waits for its customer: no customer has that e-mail yet, "
+               "and only a confirmed booking creates one.",
+}
 
-    def on_model_change(self, form, model, is_created):
-        self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
-        super().on_model_change(form, model, is_created)
+
+def _booking_customer(view, context, model, name):
+    if model.customer_id is None:
+        return Markup('<span class="text-muted">waiting for a customer</span>')
+    return customer_link(view, context, model, name)
 
 
 class BookingView(CrmModelView):
@@ -79,29 +71,41 @@ class BookingView(CrmModelView):
     model_class = Booking
     column_list = ["reference", "customer", "title", "status", "starts_at", "ends_at",
                    "value", "attribution"]
-    column_details_list = column_list + ["work_address", "contact_email", "lead",
-                                         "created_at", "updated_at"]
-    column_export_list = column_list + ["work_address", "contact_email"]
-    form_columns = ["customer", "work_address", "title", "status", "starts_at", "ends_at",
-                    "value", "contact_email", "attribution"]
+    column_details_list = column_list + ["work_address", "contact_first_name",
+                                         "contact_surname", "contact_email", "contact_phone",
+                                         "lead", "created_at", "updated_at"]
+    column_export_list = column_list + ["work_address", "contact_first_name", "contact_surname",
+                                        "contact_email"]
+    # The customer may be left empty when the contact's e-mail is given: the booking then
+    # finds its customer by e-mail (crm.actions.attribution), and says how it did.
+    form_columns = ["customer", "contact_first_name", "contact_surname", "contact_email",
+                    "contact_phone", "work_address", "title", "status", "starts_at", "ends_at",
+                    "value"]
     column_sortable_list = ["reference", "status", "starts_at", "value"]
     column_searchable_list = ["reference", "title"]
     column_filters = [sqla_filters.FilterEqual(Booking.status, "Status",
                                                options=choices(BOOKING_STATUSES)),
                       sqla_filters.FilterEqual(Booking.attribution, "Attribution",
                                                options=choices(ATTRIBUTIONS)),
+                      sqla_filters.FilterEmpty(Booking.customer_id, "Waiting for a customer"),
                       "starts_at",
                       MoneyGreater(Booking.value, "Value")]
     column_default_sort = ("starts_at", True)
     # A booking's times are kept as the local clock reads them: shown as they are.
-    column_formatters = {"customer": customer_link,
+    column_labels = {"contact_first_name": "Contact first name",
+                     "contact_surname": "Contact surname", "contact_email": "Contact e-mail",
+                     "contact_phone": "Contact phone"}
+    column_formatters = {"customer": _booking_customer,
                          "starts_at": lambda v, c, m, n: wall(m.starts_at),
                          "ends_at": lambda v, c, m, n: wall(m.ends_at)}
     column_formatters_export = {"customer": export_str("customer"),
                                 "work_address": export_str("work_address")}
-    form_choices = {"status": choices(BOOKING_STATUSES), "attribution": choices(ATTRIBUTIONS)}
+    form_choices = {"status": choices(BOOKING_STATUSES)}
     field_order_rules = (("ends_at", "starts_at", "The booking cannot end before it starts."),)
-    form_args = {"customer": {"validators": [InputRequired()]},
+    form_args = {"customer": {"validators": [Optional()],
+                              "description": "Leave empty to find the customer by the "
+                                             "contact's e-mail."},
+                 "contact_phone": {"validators": [Optional(), Phone()]},
                  "title": {"validators": [InputRequired()]},
                  "starts_at": {"validators": [InputRequired(), SaneDate()]},
                  "ends_at": {"validators": [Optional(), SaneDate()]},
@@ -115,9 +119,18 @@ class BookingView(CrmModelView):
 
         self.check(ensure_record_not_blocked, db.session, model, email_attr="contact_email",
                    is_created=is_created)
+        if model.customer is None and not model.contact_email:
+            raise ValidationError("Choose the customer, or give the contact's e-mail so the "
+                                  "booking finds its customer.")
         if not model.reference:
             model.reference = next_number(db.session, "booking")
+        if model.customer is not None and is_created:
+            model.attribution = "manual"  # chosen by a person
         super().on_model_change(form, model, is_created)
+        if model.customer is None:
+            result = self.check(attribute, db.session, model, actor=current_user)
+            flash(ATTRIBUTION_SAID[result.outcome].format(
+                customer=result.customer, reference=model.reference), "info")
 
 
 class NoteView(CrmModelView):
