@@ -329,8 +329,9 @@ def _seed_tag(session, n):
 def _seed_lead(session, n):
     rows = _with_customers(session, n, lambda c, i: f.make_lead(
         session, surname=_pick(i, (MARKER, "Young", "Abbot"), f"Lead{i}"), customer=c,
-        status=_pick(i, ("new", "contacted"), "new"), source=_pick(i, ("Radio", None, "Web")),
-        created_at=_at(i)))
+        status=_pick(i, ("new", "contacted", "quoted"), "new"),
+        source=_pick(i, ("Radio", None, "Web")), created_at=_at(i),
+        follow_up_on=_on(i), preferred_date=_on(i, -30)))
     return Seeded([r.id for r in rows], MARKER, {"customer": rows[0].customer_id})
 
 
