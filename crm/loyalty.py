@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Date, Integer, case, cast, func, literal, select, update
+from sqlalchemy import Date, Integer, Select, case, cast, func, literal, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -50,6 +50,11 @@ WINDOW_DAYS = 1095  # three years: the bookings that count for frequency and val
 VALUE_POINTS = 30
 FULL_VALUE = Decimal("3000.00")  # what the window's completed bookings must be worth for 30
 CHUNK = 500
+# What the score means, in a sentence a tooltip or a page can show (no amounts: coordinators
+# read it too).
+MEANING = ("How likely to book again, out of 100: up to 40 points for a recent completed "
+           "booking (none after two years), 6 for each completed booking in the last three "
+           "years (up to 30), and up to 30 for what those bookings were worth.")
 
 
 class _days_since(FunctionElement):
@@ -121,19 +126,23 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
         yield ids[start : start + CHUNK]
 
 
-def refresh(session: Session, customer_ids: Iterable[int] | None = None, *,
+def refresh(session: Session, customer_ids: Iterable[int] | Select | None = None, *,
             today: date) -> int:
-    """Store the score of ``customer_ids`` (every customer when None) as of ``today``;
-    return how many changed. One UPDATE per 500 ids (one in all for everyone), touching only
-    the rows whose score changes."""
-    scopes = [None] if customer_ids is None else list(_chunks(customer_ids))
+    """Store the score of ``customer_ids`` (ids, a SELECT of ids, or every customer when
+    None) as of ``today``; return how many changed. One UPDATE (per 500 ids of a list),
+    touching only the rows whose score changes."""
+    if customer_ids is None or isinstance(customer_ids, Select):
+        scopes: list = [customer_ids]
+    else:
+        scopes = list(_chunks(customer_ids))
     changed = 0
     for scope in scopes:
         new = score_for(Customer.id, today)
         stmt = (
             update(Customer)
             .where(Customer.loyalty_score != new)
-            .values(loyalty_score=new)
+            # A figure worked out, not a change anyone made: "last changed" stays.
+            .values(loyalty_score=new, updated_at=Customer.updated_at)
             .execution_options(synchronize_session=False)
         )
         if scope is not None:

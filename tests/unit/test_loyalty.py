@@ -356,3 +356,18 @@ def test_check_loyalty_and_refresh_loyalty_commands(cli, session, pair):
     assert "Loyalty scores: 1 changed." in refreshed.output
     assert "agree with the bookings" in cli("check-loyalty").output
     assert _stored(session, customer) == 76
+
+
+def test_a_refresh_is_not_a_change_to_the_customer(session, pair):
+    """The nightly refresh leaves "last changed" and the edit version alone."""
+    customer, _ = pair
+    _completed(session, customer, 0, "3000.00")
+    session.commit()
+    before = session.execute(select(Customer.updated_at, Customer.version)
+                             .where(Customer.id == customer.id)).one()
+
+    assert loyalty.refresh(session, today=TODAY + timedelta(days=100)) == 1
+    session.commit()
+
+    assert session.execute(select(Customer.updated_at, Customer.version)
+                           .where(Customer.id == customer.id)).one() == before

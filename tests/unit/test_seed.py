@@ -9,6 +9,7 @@ import os
 import re
 import uuid
 from collections import Counter
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from crm import create_app, ledger
+from crm import create_app, ledger, loyalty
 from crm.validation import normalize_email, normalize_phone
 from demo.customers import planted_duplicate_pairs
 from demo.seeding import seed_database
@@ -219,6 +220,14 @@ def test_stored_ledger_agrees_with_the_documents(seeded):
         credit = session.execute(text(
             "SELECT count(*) FROM customer WHERE account_credit > 0")).scalar()
     assert overdue > 0 and credit > 0
+
+
+def test_seeded_loyalty_scores_agree_with_the_bookings(seeded):
+    engine, _ = seeded
+    with Session(engine) as session:
+        assert loyalty.check(session, today=date.today()) == []
+        scores = session.execute(text("SELECT loyalty_score FROM customer")).scalars().all()
+    assert max(scores) > 50 and 0 in scores
 
 
 def test_some_invoices_are_overdue_in_every_aging_bucket(seeded):
