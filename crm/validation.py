@@ -189,3 +189,36 @@ def customer_search_text(
     if postcode:
         parts += [postcode, postcode.replace(" ", "")]
     return " ".join(p for p in parts if p).lower()
+
+
+# --- a customer's address and how to reach them -------------------------------------------
+# A customer needs a name and one way to reach them; an address is optional (an inquiry
+# brings a name and an e-mail), but one that is begun needs its first line and postcode.
+# Work addresses and branches always need both.
+ADDRESS_PARTS = ("address_line_1", "address_line_2", "town", "county", "postcode")
+LINE_1_NEEDED = "An address needs its first line (or leave the whole address empty)."
+POSTCODE_NEEDED = "An address needs its postcode (or leave the whole address empty)."
+NO_WAY_TO_REACH = "Give an e-mail, a phone number or an address so we can reach them."
+
+
+def _given(value) -> bool:
+    return bool(value is not None and str(value).strip())
+
+
+def address_problems(values: dict) -> dict[str, str]:
+    """Field -> sentence for an address begun but missing its first line or postcode;
+    nothing for a whole address or none at all. ``values`` maps ``ADDRESS_PARTS`` to what
+    was typed."""
+    if not any(_given(values.get(part)) for part in ADDRESS_PARTS):
+        return {}
+    problems = {}
+    if not _given(values.get("address_line_1")):
+        problems["address_line_1"] = LINE_1_NEEDED
+    if not _given(values.get("postcode")):
+        problems["postcode"] = POSTCODE_NEEDED
+    return problems
+
+
+def unreachable(email, phone, address_line_1) -> bool:
+    """Whether a customer with these would have no way to be reached."""
+    return not (_given(email) or _given(phone) or _given(address_line_1))

@@ -103,6 +103,9 @@ def _label(invoice: Invoice) -> str:
     return invoice.number or f"Draft #{invoice.id}"
 
 
+NO_ADDRESS = "has no billing address"
+
+
 def _why_not_issuable(invoice: Invoice) -> str | None:
     """Why ``invoice`` cannot be issued (a short reason), or None."""
     if invoice.status == "issued":
@@ -116,7 +119,21 @@ def _why_not_issuable(invoice: Invoice) -> str | None:
         return "its customer was merged into another"
     if customer.redacted_at is not None:
         return "its customer has been redacted"
+    if not has_billing_address(customer):
+        return f"{customer.reference} {NO_ADDRESS}"
     return None
+
+
+
+def has_billing_address(customer) -> bool:
+    """Whether an invoice can be addressed to ``customer``: a customer may be kept without an
+    address (a name and an e-mail or phone are enough), but an invoice needs line 1 and the
+    postcode."""
+    return bool((customer.address_line_1 or "").strip() and (customer.postcode or "").strip())
+
+
+def no_billing_address(customer) -> str:
+    return f"{customer.reference} {NO_ADDRESS}: add one before issuing an invoice."
 
 
 def _issue(session: Session, invoice: Invoice, issue_date: date) -> None:
@@ -143,6 +160,8 @@ def issue_invoice(session: Session, *, invoice_id: int, actor: User | None,
         raise ActionError(f"{_label(invoice)} is void; it cannot be issued.")
     if reason == "no lines":
         raise ActionError(f"{_label(invoice)} has no lines; add at least one before issuing it.")
+    if reason and reason.endswith(NO_ADDRESS):
+        raise ActionError(no_billing_address(invoice.customer))
     if reason:
         raise ActionError(f"{_label(invoice)} cannot be issued: {reason}.")
     _issue(session, invoice, issue_date)

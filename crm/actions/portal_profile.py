@@ -12,7 +12,7 @@ from crm.actions import ActionError, ActionResult
 from crm.actions.guards import live_customer
 from crm.models import Customer
 from crm.models.audit import PORTAL, record
-from crm.validation import normalize_phone, normalize_postcode
+from crm.validation import address_problems, normalize_phone, normalize_postcode
 
 STALE = ("Your details were changed elsewhere while you were editing them (perhaps by us). "
          "Nothing was saved: the form now shows them as they are; make your change again.")
@@ -30,6 +30,10 @@ class Details:
 
 
 LIMITS = {"address_line_1": 200, "address_line_2": 200, "town": 100, "county": 100}
+YOUR_ADDRESS = {
+    "address_line_1": "Enter the first line of your address, or leave the address empty.",
+    "postcode": "Enter your postcode, or leave the address empty.",
+}
 
 
 def update_details(session: Session, *, customer_id: int, details: Details, version: int | None,
@@ -73,14 +77,13 @@ def _clean(details: Details, country: str) -> tuple[dict, dict]:
         if value is not None and len(value) > limit:
             problems[name] = f"Use at most {limit} characters."
         values[name] = value
-    if not values["address_line_1"]:
-        problems["address_line_1"] = "Enter the first line of your address."
     try:
         values["postcode"] = normalize_postcode(details.postcode, country)
     except ValueError as exc:
         problems["postcode"] = str(exc)
-    if not values.get("postcode") and "postcode" not in problems:
-        problems["postcode"] = "Enter your postcode."
+    # The address is optional (we reach them by e-mail), but one begun needs both of these.
+    for name in address_problems({**values, "postcode": details.postcode}):
+        problems.setdefault(name, YOUR_ADDRESS[name])
     return values, problems
 
 

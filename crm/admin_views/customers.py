@@ -6,12 +6,10 @@ from datetime import date, timedelta
 from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.form import InlineFormAdmin
-from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import false, or_, select
 from wtforms.validators import InputRequired, NumberRange, Optional
 
-from crm.actions.attribution import attach_waiting
 from crm.actions.block_email import ensure_record_not_blocked
 from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.adapters import IdSafeLoader
@@ -21,7 +19,7 @@ from crm.admin_views.customer_record import CustomerRecordMixin
 from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.filters import MoneyGreater, MoneySmaller
 from crm.admin_views.formatters import customer_link, money_cell, phone_display
-from crm.admin_views.forms import Email, NameRequiredForm, Phone, Postcode, choices
+from crm.admin_views.forms import CustomerForm, Email, Phone, Postcode, choices
 from crm.admin_views.spec import CrmModelView
 from crm.admin_views.statements import StatementMixin
 from crm.extensions import db
@@ -42,6 +40,12 @@ from crm.validation import without_control_characters
 ADDRESS_ARGS = {
     "address_line_1": {"validators": [InputRequired()]},
     "postcode": {"validators": [InputRequired(), Postcode()]},
+}
+# A customer's own address is optional (a name and one way to reach them are enough), but
+# one begun needs line 1 and the postcode: ``CustomerForm`` says so by the fields.
+CUSTOMER_ADDRESS_ARGS = {
+    "address_line_1": {"validators": [Optional()]},
+    "postcode": {"validators": [Optional(), Postcode()]},
 }
 TITLE_CHOICES = [(t, t or "—") for t in TITLES]
 ONE_PRIMARY = ("A customer has one primary contact: untick Primary here or on the other "
@@ -236,7 +240,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
                    CrmModelView):
     model_class = Customer
     delete_capability = "delete"
-    form_base_class = NameRequiredForm
+    form_base_class = CustomerForm
     column_list = [
         "reference", "display_name", "contact", "email", "phone", "postcode", "customer_type",
         "kind", "status", "email_blocked", "tags", "loyalty_score", "balance", "account_credit",
@@ -326,7 +330,7 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         "title": TITLE_CHOICES,
     }
     form_args = {
-        **ADDRESS_ARGS,
+        **CUSTOMER_ADDRESS_ARGS,
         "email": {"validators": [Optional(), Email()]},
         "phone": {"validators": [Optional(), Phone()]},
         "surname": {"validators": [Optional()]},
@@ -436,12 +440,6 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
             self.check(ensure_not_redacted, model)
         self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
         super().on_model_change(form, model, is_created)
-        if is_created:
-            # Bookings that waited for a customer with this e-mail come to it now.
-            attached = attach_waiting(db.session, model, actor=current_user)
-            if attached:
-                flash(f"Attached {attached} booking{'' if attached == 1 else 's'} made earlier "
-                      f"with {model.email}.", "info")
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         terms = [t for t in without_control_characters(search).lower().split() if t]

@@ -201,6 +201,29 @@ class NameRequiredForm(BaseForm):
         return ok
 
 
+class CustomerForm(NameRequiredForm):
+    """A customer: a name (``NameRequiredForm``) and one way to reach them (an e-mail, a
+    phone number or an address); the address is optional, but one begun needs its first
+    line and postcode (``crm.validation.address_problems``). Each sentence goes next to its
+    field, all at once."""
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        fields = {name: getattr(self, name, None) for name in validation.ADDRESS_PARTS}
+        if any(field is None for field in fields.values()):
+            return ok
+        for name, message in validation.address_problems(
+                {name: field.data for name, field in fields.items()}).items():
+            fields[name].errors = [*fields[name].errors, message]
+            ok = False
+        email, phone = getattr(self, "email", None), getattr(self, "phone", None)
+        if email is not None and phone is not None and validation.unreachable(
+                email.data, phone.data, fields["address_line_1"].data):
+            email.errors = [*email.errors, validation.NO_WAY_TO_REACH]
+            ok = False
+        return ok
+
+
 def choices(values, labels: dict | None = None) -> list[tuple[str, str]]:
     labels = labels or {}
     return [(v, labels.get(v, v.replace("_", " ").capitalize())) for v in values]

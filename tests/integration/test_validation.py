@@ -7,7 +7,7 @@ import pytest
 
 from crm.admin_views import MODEL_VIEWS
 from crm.extensions import db
-from crm.models import Booking, Customer, Invoice, Note, Payment, Tag
+from crm.models import Booking, Branch, Customer, Invoice, Note, Payment, Tag
 from tests import factories as f
 from tests.integration.helpers import (
     count_rows,
@@ -44,14 +44,18 @@ def _refused(page, field: str, words: str) -> None:
     ({"surname": ""}, "surname", "surname is required"),
     ({"customer_type": "company", "company_name": "", "surname": "Smith"}, "company_name",
      "company name"),
-    ({"address_line_1": ""}, "address_line_1", "required"),
-    ({"postcode": ""}, "postcode", "required"),
+    ({"address_line_1": ""}, "address_line_1", "an address needs its first line"),
+    ({"postcode": ""}, "postcode", "an address needs its postcode"),
+    ({"address_line_1": "", "postcode": "", "town": "Leeds"}, "address_line_1", "first line"),
+    ({"address_line_1": "", "postcode": "", "email": "", "phone": ""}, "email",
+     "Give an e-mail, a phone number or an address so we can reach them."),
     ({"email": "jo.example.com"}, "email", "not a valid e-mail"),
     ({"email": "jo@@example.com"}, "email", "not a valid e-mail"),
     ({"phone": "12345"}, "phone", "phone"),
     ({"phone": "call me"}, "phone", "phone"),
     ({"creditor_days": "-1"}, "creditor_days", "0"),
-], ids=["no-surname", "company-without-name", "no-address", "no-postcode", "email-no-at",
+], ids=["no-surname", "company-without-name", "no-address-line-1", "no-postcode",
+         "only-a-town", "no-way-to-reach", "email-no-at",
         "email-two-ats", "phone-short", "phone-words", "creditor-days-negative"])
 def test_customer_form_refuses_bad_input_next_to_the_field(app, client, owner, changes, field,
                                                            words):
@@ -311,3 +315,29 @@ def test_a_note_past_its_limit_is_refused_on_the_record_page_too(app, client, lo
     assert "A note holds at most 20,000 characters; nothing was saved." in flashes(page)
     with app.app_context():
         assert db.session.query(Note).count() == 0
+
+
+@pytest.mark.parametrize("reach", [{"email": "nomad@example.com"}, {"phone": "07911 123456"}],
+                         ids=["e-mail", "phone"])
+def test_a_customer_without_an_address_is_saved_with_an_email_or_a_phone(app, client, owner,
+                                                                         reach):
+    saved = submit(client, url("owner", "customer", "new/"),
+                   {**NEW_CUSTOMER, "surname": "Nomad", "address_line_1": "", "postcode": "",
+                    "email": "", "phone": "", **reach})
+
+    assert saved.status_code == 302, flashes(text_of(saved))
+    with app.app_context():
+        row = db.session.query(Customer).filter_by(surname="Nomad").one()
+        assert (row.address_line_1, row.postcode) == (None, None)
+    page = text_of(client.get(url("owner", "customer", f"details/?id={row.id}")))
+    assert "No address." in page and "None" not in page
+
+
+def test_a_branch_still_needs_its_address(app, client, owner):
+    page = submit(client, url("owner", "branch", "new/"),
+                  {"customer": str(owner), "name": "Depot", "address_line_1": "",
+                   "postcode": ""})
+
+    assert count_rows(app, Branch) == 0
+    assert "This field is required." in field_errors(text_of(page), "address_line_1")
+    assert "This field is required." in field_errors(text_of(page), "postcode")

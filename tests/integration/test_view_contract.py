@@ -10,14 +10,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from crm.admin_views import MODEL_VIEWS
-from crm.admin_views.customers import ArchivedFilter, OverdueFilter, OverdueForMoreThanFilter
+from crm.admin_views.customers import (
+    ArchivedFilter,
+    HiddenFilter,
+    OverdueFilter,
+    OverdueForMoreThanFilter,
+    TagFilter,
+)
 from crm.admin_views.dashboard import AgingFilter
 from crm.admin_views.portal import AnsweredFilter
 from crm.admin_views.settings import OnOrAfter, OnOrBefore
+from crm.extensions import db
 from crm.ledger_totals import AGING_BUCKETS
 from crm.models import AuditEvent
+from crm.models.customer import customer_tag
 from crm.permissions import can, roles_with
 from tests.integration.helpers import (
     count_rows,
@@ -50,12 +59,15 @@ class Case:
     create: dict  # fields a user fills in on the create form (the rest keep their defaults)
     required: str  # a required field the invalid create leaves empty
     edit: tuple[str, str] | None  # (field, new value) for the edit form
+    message: str = REQUIRED  # what the form says next to that field
 
 
 CASES = {
+    # A customer's address is optional (a name and one way to reach them are enough).
     "customer": Case(
         {"surname": "Newman", "address_line_1": "1 New Street", "postcode": "LS1 1AA"},
-        "address_line_1", ("surname", "Renamed")),
+        "surname", ("surname", "Renamed"),
+        message="A surname is required (or choose type Company)."),
     "contact": Case({"customer": Ref("customer"), "surname": "Newcontact"},
                     "surname", ("position", "Manager")),
     "branch": Case({"customer": Ref("customer"), "name": "North", "address_line_1": "2 Road",
@@ -162,7 +174,7 @@ def test_create_refuses_a_missing_required_field(app, client, open_view, slug, r
     page = submit(client, url(role, slug, "new/"), {**_form(case, made.refs), case.required: ""})
 
     assert page.status_code == 200
-    assert REQUIRED in field_errors(text_of(page), case.required)
+    assert case.message in field_errors(text_of(page), case.required)
     assert count_rows(app, view.model) == before
 
 
@@ -254,6 +266,8 @@ CUSTOM_FILTERS = {
     ],
     # Archived customers are: "only" them, or "included" with every other status.
     ArchivedFilter: [("only", lambda v: v == "archived"), ("included", lambda v: True)],
+    # Hidden related people are: "only" them, or "included" with everyone else.
+    HiddenFilter: [("only", lambda v: v is True), ("included", lambda v: True)],
 }
 # The audit log's day filters: a stored time is kept when its day is on or after (before)
 # the day typed, typed as every page shows a day ("3 Mar 2026"). (The seeded times are mid-
@@ -261,9 +275,22 @@ CUSTOM_FILTERS = {
 DAY_FILTERS = {OnOrAfter: lambda v, x: v.date() >= x, OnOrBefore: lambda v, x: v.date() <= x}
 
 
-def _filter_tries(flt, values: dict) -> list[tuple[str, object]]:
+def _tag_tries(app) -> list[tuple[str, object]]:
+    """"Tag is <tag>": a tag's id keeps the customers (by id) that carry it."""
+    with app.app_context():
+        links = db.session.execute(select(customer_tag.c.tag_id, customer_tag.c.customer_id))
+        carriers: dict[int, set[int]] = {}
+        for tag, key in links:
+            carriers.setdefault(tag, set()).add(key)
+    return [(str(tag), lambda v, keys=frozenset(keys): v in keys)
+            for tag, keys in sorted(carriers.items())]
+
+
+def _filter_tries(flt, values: dict, app=None) -> list[tuple[str, object]]:
     """(the value typed into the filter, which stored values it keeps) for each value worth
     trying: the seeded rows' own values, or the filter's fixed choices."""
+    if isinstance(flt, TagFilter):
+        return _tag_tries(app)
     if type(flt) in CUSTOM_FILTERS:
         return CUSTOM_FILTERS[type(flt)]
     if type(flt) in DAY_FILTERS:
@@ -294,13 +321,14 @@ SAME_FILTER_VALUES = {
 # (tests/integration/test_customer_list.py checks them with such rows).
 NONE_SEEDED = {
     ArchivedFilter: "the seeded customers are not archived (the list hides archived ones)",
+    HiddenFilter: "the seeded customers are not hidden (the list hides hidden ones)",
 }
 
 
 def _filter_value(view, slug: str, flt, values: dict) -> tuple[str, set[int]]:
     """A value for the filter that keeps some seeded rows and not others, and the ids of
     those it keeps. An "empty" filter on a column no row leaves blank keeps none."""
-    tries = _filter_tries(flt, values)
+    tries = _filter_tries(flt, values, view.admin.app)
     same = (slug, flt.column.key) in SAME_FILTER_VALUES
     if same:
         keep = KEEPS[str(flt.operation())]
