@@ -368,14 +368,17 @@ class CustomerBulkMixin:
 
     def _related_choices(self, spec: Verb) -> dict | None:
         """For "Hide as related person": the search typed (``q``) and the customers it
-        finds that people may belong to (live, not redacted, not hidden themselves), and the
-        one already chosen."""
+        finds that people may belong to (live, not redacted, not hidden themselves, not
+        among those being hidden), and the one already chosen."""
         if not spec.asks_related:
             return None
         term = (request.values.get("q") or "").strip()[:200]
         words, _ = search_words(term)
+        # not one of the people being hidden (the action would skip it anyway)
+        chosen_ids = record_ids(request.values.getlist("ids"))[:MAX_SELECTED]
         found = find_live_customers(db.session, term, Customer.redacted_at.is_(None),
-                                    Customer.hidden.is_(False)) if words else []
+                                    Customer.hidden.is_(False),
+                                    Customer.id.not_in(chosen_ids)) if words else []
         chosen = request.values.get("related_to", type=record_id)
         picked = db.session.get(Customer, chosen) if chosen else None
         if picked is not None and picked not in found:

@@ -162,6 +162,10 @@ def test_hide_searches_for_whom_they_belong_to_and_hides_them(app, client, login
                                query_string={"ids": family["spouse"], "q": "parentson"}))
     assert f'value="{family["parent"]}"' in found
     assert f'value="{family["child"]}"' not in found  # a hidden person is never the one
+    themselves = text_of(client.get(bulk("coordinator", "hide_related"),
+                                    query_string={"ids": family["spouse"], "q": "spouseley"}))
+    assert by_testid(themselves, "related-none") == [  # nobody belongs to themselves
+        "No customer matches “spouseley”; try another name, reference or postcode."]
     action, data = confirm_form(found)
 
     done = client.post(action, data={**data, "related_to": family["parent"]})
