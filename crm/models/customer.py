@@ -111,8 +111,11 @@ class Customer(AddressFields, Versioned, Base):
         # Hidden customers (a spouse, a child) leave the default list like archived ones, so
         # the flag rides along too.
         _live_index("ix_customer_live_id", "id", "status", "hidden", "merged_into_id"),
-        # The list sorted by loyalty score (crm.loyalty keeps it).
-        _live_index("ix_customer_loyalty_score_id", "loyalty_score", "id"),
+        # The list sorted by loyalty score (crm.loyalty keeps it). Status and hidden ride
+        # along so that leaving out archived and hidden customers (the default) does not
+        # read every skipped row on a deep page; merged_into_id too, as above.
+        _live_index("ix_customer_loyalty_score_id", "loyalty_score", "id", "status", "hidden",
+                    "merged_into_id"),
         # The related people of a customer (its record page lists them).
         Index("ix_customer_related_to_id", "related_to_id",
               sqlite_where=text("related_to_id IS NOT NULL"),

@@ -91,7 +91,7 @@ def upgrade():
                nullable=True)
         batch_op.drop_index('ix_customer_live_id', sqlite_where=LIVE, postgresql_where=LIVE)
         batch_op.create_index('ix_customer_live_id', ['id', 'status', 'hidden', 'merged_into_id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
-        batch_op.create_index('ix_customer_loyalty_score_id', ['loyalty_score', 'id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
+        batch_op.create_index('ix_customer_loyalty_score_id', ['loyalty_score', 'id', 'status', 'hidden', 'merged_into_id'], unique=False, sqlite_where=sa.text('merged_into_id IS NULL'), postgresql_where=sa.text('merged_into_id IS NULL'))
         batch_op.create_index('ix_customer_related_to_id', ['related_to_id'], unique=False, sqlite_where=sa.text('related_to_id IS NOT NULL'), postgresql_where=sa.text('related_to_id IS NOT NULL'))
         batch_op.create_foreign_key(batch_op.f('fk_customer_related_to_id_customer'), 'customer', ['related_to_id'], ['id'])
 
