@@ -435,6 +435,14 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
             field.errors = [*field.errors, ONE_PRIMARY]
         return ok and len(primaries) <= 1
 
+    def edit_form(self, obj=None):
+        """A customer's kind is chosen when it is created; later it changes through "Change
+        kind…" (``crm.actions.customer_kind``), which asks why and notes it, not here."""
+        form = super().edit_form(obj)
+        if hasattr(form, "kind"):
+            del form.kind
+        return form
+
     def on_model_change(self, form, model, is_created):
         if not is_created:
             self.check(ensure_not_redacted, model)

@@ -214,3 +214,35 @@ def test_the_record_pages_link_related_people_both_ways(app, client, login, fami
 
     spouse = text_of(client.get(url("coordinator", "customer", f"details/?id={family['spouse']}")))
     assert by_testid(spouse, "related-people") == []  # nothing to say
+
+
+def test_the_kind_is_chosen_on_create_and_changed_only_with_a_reason(app, client, login,
+                                                                     family):
+    from tests.integration.helpers import input_names, submit
+
+    login("owner")
+    assert "kind" in input_names(text_of(client.get(url("owner", "customer", "new/"))))
+    edit = url("owner", "customer", f"edit/?id={family['spouse']}")
+    assert "kind" not in input_names(text_of(client.get(edit)))
+
+    saved = submit(client, edit, {"kind": "client", "town": "York"})  # a forged kind
+
+    assert saved.status_code == 302
+    assert load(app, Customer, family["spouse"], "kind", "town") == {"kind": "prospect",
+                                                                       "town": "York"}
+
+
+def test_the_record_page_offers_change_kind_and_hide_and_comes_back(app, client, login, family):
+    login("coordinator")
+    page = text_of(client.get(url("coordinator", "customer",
+                                  f"details/?id={family['spouse']}")))
+    assert by_testid(page, "change-kind") == ["Change kind…"]
+    assert by_testid(page, "hide-related") == ["Hide as related person…"]
+
+    confirm = text_of(client.post(bulk("coordinator", "change_kind"),
+                                  data={"ids": family["spouse"], "back": family["spouse"]}))
+    action, data = confirm_form(confirm)
+    done = text_of(client.post(action, data={**data, "kind": "lead", "reason": "Went quiet"}))
+    assert "Back to the customer" in done
+    child = text_of(client.get(url("coordinator", "customer", f"details/?id={family['child']}")))
+    assert by_testid(child, "hide-related") == []  # already hidden: Unhide is offered instead
