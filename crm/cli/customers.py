@@ -145,6 +145,44 @@ def reactivate_command(customers, actor) -> None:
     _run(reactivate, selection=_ids(customers), actor=_actor(actor))
 
 
+@click.command("change-kind")
+@click.argument("customers", nargs=-1, required=True)
+@click.option("--kind", "kind", required=True, type=click.Choice(("lead", "prospect", "client")))
+@click.option("--reason", required=True, help="Why (noted on each customer).")
+@actor_option
+@with_appcontext
+def change_kind_command(customers, kind, reason, actor) -> None:
+    """Make CUSTOMERS leads, prospects or clients, with a reason noted on each."""
+    from crm.actions.customer_kind import change_kind
+
+    _run(change_kind, selection=_ids(customers), kind=kind, reason=reason, actor=_actor(actor))
+
+
+@click.command("hide-related")
+@click.argument("customers", nargs=-1, required=True)
+@click.option("--related-to", "related_to", required=True,
+              help="The customer they belong to (reference or id).")
+@actor_option
+@with_appcontext
+def hide_related_command(customers, related_to, actor) -> None:
+    """Hide CUSTOMERS from the list as related people of --related-to."""
+    from crm.actions.customer_kind import hide
+
+    [owner] = _ids((related_to,))
+    _run(hide, selection=_ids(customers), related_to_id=owner, actor=_actor(actor))
+
+
+@click.command("unhide-related")
+@click.argument("customers", nargs=-1, required=True)
+@actor_option
+@with_appcontext
+def unhide_related_command(customers, actor) -> None:
+    """Show hidden related CUSTOMERS in the list again."""
+    from crm.actions.customer_kind import unhide
+
+    _run(unhide, selection=_ids(customers), actor=_actor(actor))
+
+
 @click.command("duplicates")
 @click.option("--reason", type=click.Choice(("email", "phone", "name_postcode")))
 @click.option("--limit", default=25, show_default=True, type=click.IntRange(1, 200),
@@ -193,4 +231,5 @@ def portal_invite_command(customers, password, actor) -> None:
 
 COMMANDS = (merge_command, undo_merge_command, redact_command, block_email_command,
             unblock_email_command, set_dormant_command, reactivate_command, duplicates_command,
-            portal_invite_command)
+            portal_invite_command, change_kind_command, hide_related_command,
+            unhide_related_command)

@@ -195,3 +195,28 @@ def test_a_choice_that_is_not_an_id_is_refused(session, owner):
     for bad in (None, "12", True):
         with pytest.raises(ActionError, match="Choose the customer they belong to"):
             hide(session, selection=[person.id], related_to_id=bad, actor=owner)
+
+
+# -- from a terminal -----------------------------------------------------------------------
+
+
+def test_the_commands_change_the_kind_hide_and_unhide(app, session):
+    runner = app.test_cli_runner()
+    lead, parent, child = (make_customer(session, kind="lead") for _ in range(3))
+    session.commit()
+
+    changed = runner.invoke(args=["crm", "change-kind", lead.reference, "--kind", "client",
+                                  "--reason", "Paid"])
+    assert changed.exit_code == 0, changed.output
+    assert "Changed 1 customer to client." in changed.output
+    refused = runner.invoke(args=["crm", "change-kind", lead.reference, "--kind", "client",
+                                  "--reason", " "])
+    assert refused.exit_code != 0 and "Give a reason" in refused.output
+
+    hidden = runner.invoke(args=["crm", "hide-related", child.reference, "--related-to",
+                                 parent.reference])
+    assert hidden.exit_code == 0, hidden.output
+    assert reload(session, child).related_to_id == parent.id
+    shown = runner.invoke(args=["crm", "unhide-related", child.reference])
+    assert shown.exit_code == 0 and not reload(session, child).hidden
+    assert reload(session, lead).kind == "client"
