@@ -183,7 +183,7 @@ class HiddenFilter(sqla_filters.BaseSQLAFilter):
         return "are"
 
 
-TAG_OPTIONS = 500  # tags offered by the filter (a business has tens)
+TAG_OPTIONS = 200  # tags offered by the filter (a business has tens)
 
 
 class TagFilter(sqla_filters.BaseSQLAFilter):
