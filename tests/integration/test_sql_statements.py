@@ -41,10 +41,10 @@ def _attach(session, owner, n: int) -> None:
         f.make_payment(session, owner, amount="5.00")
 
 
-# The record page has eleven sections (summary and pinned notes, contacts, branches, work
+# The record page has twelve sections (summary and pinned notes, contacts, branches, work
 # addresses, bookings, notes, timeline, duplicates, money, the portal account, the portal's
-# open questions), one statement each at most.
-RECORD_MOST = 13
+# open questions, related people), one statement each at most.
+RECORD_MOST = 14
 
 
 @pytest.mark.parametrize("role", ["owner", "coordinator"])
