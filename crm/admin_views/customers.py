@@ -6,10 +6,12 @@ from datetime import date, timedelta
 from flask import flash, request
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.model.form import InlineFormAdmin
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import false, or_, select
 from wtforms.validators import InputRequired, NumberRange, Optional
 
+from crm.actions.attribution import attach_waiting
 from crm.actions.block_email import ensure_record_not_blocked
 from crm.actions.guards import ensure_not_redacted
 from crm.admin_views.adapters import IdSafeLoader
@@ -448,6 +450,12 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
             self.check(ensure_not_redacted, model)
         self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
         super().on_model_change(form, model, is_created)
+        if is_created:
+            # Bookings that waited for a customer with this e-mail come to it now.
+            attached = attach_waiting(db.session, model, actor=current_user)
+            if attached:
+                flash(f"Attached {attached} booking{'' if attached == 1 else 's'} made earlier "
+                      f"with {model.email}.", "info")
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         terms = [t for t in without_control_characters(search).lower().split() if t]
