@@ -392,9 +392,6 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
                                           ("related people", Customer.hidden))
                 if not self._filters_on(column, filters)]
 
-    def hides_archived(self, filters) -> bool:
-        return bool(self.left_out(filters))
-
     def show_archived_url(self) -> str:
         """This list, as it is, with archived customers and hidden related people included."""
         args = {k: v for k, v in request.args.items() if k != "page"}
