@@ -438,8 +438,13 @@ class CustomerView(StatementMixin, CustomerBulkMixin, CustomerMergeMixin, Custom
         """A customer's kind is chosen when it is created; later it changes through "Change
         kind…" (``crm.actions.customer_kind``), which asks why and notes it, not here."""
         form = super().edit_form(obj)
-        if hasattr(form, "kind"):
-            del form.kind
+        if hasattr(form, "kind") and obj is not None:
+            # Shown, in its place in the two columns, but read-only: whatever a request sends
+            # for it, the customer keeps its kind.
+            form.kind.data = obj.kind
+            form.kind.raw_data = [obj.kind]
+            form.kind.render_kw = {**(form.kind.render_kw or {}), "disabled": True}
+            form.kind.description = "Change it with More → Change kind…, which asks why."
         return form
 
     def on_model_change(self, form, model, is_created):

@@ -223,7 +223,10 @@ def test_the_kind_is_chosen_on_create_and_changed_only_with_a_reason(app, client
     login("owner")
     assert "kind" in input_names(text_of(client.get(url("owner", "customer", "new/"))))
     edit = url("owner", "customer", f"edit/?id={family['spouse']}")
-    assert "kind" not in input_names(text_of(client.get(edit)))
+    page = text_of(client.get(edit))
+    (kind_box,) = re.findall(r'<select[^>]*name="kind"[^>]*>', page)
+    assert "disabled" in kind_box  # shown in its place, read-only
+    assert "Change it with More → Change kind…" in page
 
     saved = submit(client, edit, {"kind": "client", "town": "York"})  # a forged kind
 
