@@ -26,7 +26,7 @@ from crm.actions.dormant import due_reminders_query
 from crm.actions.stored_counts import stored_counts
 from crm.ledger_totals import BusinessFigures, business_figures
 from crm.models import Booking, Customer, Invoice, Lead, Note, ServiceReminder
-from crm.models.booking import OPEN_LEAD_STATUSES
+from crm.models.booking import open_lead
 
 CAP = 1000  # counts above this read "1,000+"
 TOP = 10
@@ -106,7 +106,7 @@ def _new_leads(session: Session, today: date) -> Count:
 def _follow_ups(session: Session, today: date) -> Count:
     # ix_lead_open_follow_up_on (partial on the open stages) answers it.
     return Count("follow_ups", *_capped(session, select(Lead.id).where(
-        Lead.status.in_(OPEN_LEAD_STATUSES), Lead.follow_up_on <= today)))
+        open_lead(), Lead.follow_up_on <= today)))
 
 
 def _related_bookings(session: Session, today: date) -> Count:

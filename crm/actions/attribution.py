@@ -35,6 +35,7 @@ from crm.actions.guards import live_customer
 from crm.models import Booking, Contact, Customer, User
 from crm.models.audit import record
 from crm.models.base import utcnow
+from crm.models.booking import awaiting_review
 from crm.validation import normalize_email
 
 # Statuses in which the booking is firm ("locked"): only these create customers.
@@ -188,7 +189,7 @@ def attach_waiting(session: Session, customer: Customer, *, actor: User | None) 
 
 def to_review():
     """The related bookings nobody has reviewed yet (a partial index holds exactly these)."""
-    return select(Booking).where(Booking.attribution == "related", Booking.reviewed_at.is_(None))
+    return select(Booking).where(awaiting_review())
 
 
 def confirm_related(session: Session, *, booking_ids, actor: User | None) -> int:

@@ -28,7 +28,7 @@ from crm.actions.attribution import match_email, name_key, names_agree
 from crm.actions.block_email import ensure_not_blocked
 from crm.models import Booking, Contact, Customer, Lead, User
 from crm.models.audit import record
-from crm.models.booking import LEAD_STATUSES, OPEN_LEAD_STATUSES
+from crm.models.booking import LEAD_STATUSES, OPEN_LEAD_STATUSES, open_lead
 from crm.models.sequence import next_number
 
 LOST_REASON_MAX = 200
@@ -233,7 +233,7 @@ def _leads_count(n: int) -> str:
 
 def follow_ups_due(today: date):
     """Open leads whose follow-up date has come (the board's top row), oldest first."""
-    return (select(Lead).where(Lead.status.in_(OPEN_LEAD_STATUSES), Lead.follow_up_on <= today)
+    return (select(Lead).where(open_lead(), Lead.follow_up_on <= today)
             .order_by(Lead.follow_up_on, Lead.id))
 
 

@@ -14,8 +14,23 @@ from crm.personal_data import ERASE, KEEP, erase
 # The pipeline: the open stages, then won (converted) or lost (with a reason).
 LEAD_STATUSES = ("new", "contacted", "quoted", "won", "lost")
 OPEN_LEAD_STATUSES = ("new", "contacted", "quoted")
+# The conditions of the partial indexes below, as SQL text. Queries use the very same text
+# (``open_lead``, ``to_review``): SQLite uses a partial index only when it can see that the
+# query's WHERE implies the index's, which a bound parameter (status IN (?, ?, ?)) hides.
+OPEN_LEAD_SQL = _in("status", OPEN_LEAD_STATUSES)
+TO_REVIEW_SQL = "attribution = 'related' AND reviewed_at IS NULL"
 BOOKING_STATUSES = ("enquiry", "confirmed", "completed", "cancelled")
 ATTRIBUTIONS = ("exact", "related", "manual")
+
+
+def open_lead():
+    """The open stages, as the partial index says them (see ``OPEN_LEAD_SQL``)."""
+    return text(OPEN_LEAD_SQL)
+
+
+def awaiting_review():
+    """Related bookings not reviewed yet, as the partial index says it."""
+    return text(TO_REVIEW_SQL)
 
 
 class Lead(Versioned, Base):
@@ -28,8 +43,11 @@ class Lead(Versioned, Base):
                                       name="lost_reason"),
                       # Follow-ups due, over the open leads only (the board's top row).
                       Index("ix_lead_open_follow_up_on", "follow_up_on", "id",
-                            sqlite_where=text(_in("status", OPEN_LEAD_STATUSES)),
-                            postgresql_where=text(_in("status", OPEN_LEAD_STATUSES))))
+                            sqlite_where=text(OPEN_LEAD_SQL),
+                            postgresql_where=text(OPEN_LEAD_SQL)),
+                      # A person's own leads by stage, newest first (the board's "Mine").
+                      Index("ix_lead_owner_id_status_created_at", "owner_id", "status",
+                            "created_at"))
 
     first_name: Mapped[str | None] = mapped_column(String(100))
     surname: Mapped[str] = mapped_column(String(100))
@@ -43,7 +61,7 @@ class Lead(Versioned, Base):
     # What the inquiry is for ("wedding, 120 guests") and the day the person would like.
     purpose: Mapped[str | None] = mapped_column(String(200))
     preferred_date: Mapped[date | None] = mapped_column(Date)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     follow_up_on: Mapped[date | None] = mapped_column(Date)
     lost_reason: Mapped[str | None] = mapped_column(String(200))
     # What staff learn while working the lead ("called, wants the 3-piece line-up").
@@ -83,8 +101,7 @@ class Booking(Versioned, Base):
         Index("ix_booking_starts_at", "starts_at"),
         # Related bookings still to review (a partial index: the few, never a scan).
         Index("ix_booking_to_review", "id",
-              sqlite_where=text("attribution = 'related' AND reviewed_at IS NULL"),
-              postgresql_where=text("attribution = 'related' AND reviewed_at IS NULL")),
+              sqlite_where=text(TO_REVIEW_SQL), postgresql_where=text(TO_REVIEW_SQL)),
         # Bookings not attached to a customer yet, by e-mail (an enquiry waits for one).
         Index("ix_booking_unattached_email", "contact_email",
               sqlite_where=text("customer_id IS NULL"),

@@ -106,7 +106,7 @@ def upgrade():
         batch_op.add_column(sa.Column('lost_reason', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('notes', sa.String(length=2000), nullable=True))
         batch_op.create_index('ix_lead_open_follow_up_on', ['follow_up_on', 'id'], unique=False, sqlite_where=sa.text("status IN ('new', 'contacted', 'quoted')"), postgresql_where=sa.text("status IN ('new', 'contacted', 'quoted')"))
-        batch_op.create_index(batch_op.f('ix_lead_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_lead_owner_id_status_created_at', ['owner_id', 'status', 'created_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_lead_owner_id_user'), 'user', ['owner_id'], ['id'])
 
     op.execute("UPDATE lead SET status = 'won' WHERE status = 'converted'")
@@ -142,7 +142,7 @@ def downgrade():
     with _rebuilt('lead') as batch_op:
         batch_op.create_check_constraint(op.f('ck_lead_status'), OLD_LEAD_STATUSES)
         batch_op.drop_constraint(batch_op.f('fk_lead_owner_id_user'), type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_lead_owner_id'))
+        batch_op.drop_index('ix_lead_owner_id_status_created_at')
         batch_op.drop_index('ix_lead_open_follow_up_on', sqlite_where=OPEN, postgresql_where=OPEN)
         batch_op.drop_column('notes')
         batch_op.drop_column('lost_reason')
