@@ -397,3 +397,22 @@ def test_the_timeline_says_how_a_booking_was_attached_and_detached(session, owne
     assert _said(sentence(first, "coordinator")) == (
         f"moved booking {booking.reference} from {alex.reference} to {made.reference} "
         "(a new customer)")
+
+
+# -- index use (the structural half of the board's and the review's speed) --------------------
+
+def _plan(session, query) -> str:
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    raw = session.connection().connection.driver_connection
+    return " / ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_follow_ups_and_the_review_list_read_their_partial_indexes(session):
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's (PostgreSQL plans by its statistics)")
+    from crm.actions.leads import follow_ups_due
+
+    due = _plan(session, follow_ups_due(date.today()).limit(8))
+    review = _plan(session, to_review().order_by(Booking.id).limit(51))
+    assert "INDEX ix_lead_open_follow_up_on" in due and "TEMP B-TREE" not in due
+    assert "INDEX ix_booking_to_review" in review and "TEMP B-TREE" not in review
