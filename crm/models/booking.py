@@ -17,7 +17,9 @@ OPEN_LEAD_STATUSES = ("new", "contacted", "quoted")
 # The conditions of the partial indexes below, as SQL text. Queries use the very same text
 # (``open_lead``, ``to_review``): SQLite uses a partial index only when it can see that the
 # query's WHERE implies the index's, which a bound parameter (status IN (?, ?, ?)) hides.
-OPEN_LEAD_SQL = _in("status", OPEN_LEAD_STATUSES)
+# Spelled with OR rather than IN: PostgreSQL prints an IN list back in a form that reads
+# differently once re-made (the demo seeder re-creates indexes from their printed form).
+OPEN_LEAD_SQL = "(" + " OR ".join(f"status = '{s}'" for s in OPEN_LEAD_STATUSES) + ")"
 TO_REVIEW_SQL = "attribution = 'related' AND reviewed_at IS NULL"
 BOOKING_STATUSES = ("enquiry", "confirmed", "completed", "cancelled")
 ATTRIBUTIONS = ("exact", "related", "manual")

@@ -32,7 +32,7 @@ branch_labels = None
 depends_on = None
 
 LIVE = sa.text('merged_into_id IS NULL')
-OPEN = sa.text("status IN ('new', 'contacted', 'quoted')")
+OPEN = sa.text("(status = 'new' OR status = 'contacted' OR status = 'quoted')")
 TO_REVIEW = sa.text("attribution = 'related' AND reviewed_at IS NULL")
 UNATTACHED = sa.text('customer_id IS NULL')
 RELATED = sa.text('related_to_id IS NOT NULL')
@@ -105,7 +105,7 @@ def upgrade():
         batch_op.add_column(sa.Column('follow_up_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('lost_reason', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('notes', sa.String(length=2000), nullable=True))
-        batch_op.create_index('ix_lead_open_follow_up_on', ['follow_up_on', 'id'], unique=False, sqlite_where=sa.text("status IN ('new', 'contacted', 'quoted')"), postgresql_where=sa.text("status IN ('new', 'contacted', 'quoted')"))
+        batch_op.create_index('ix_lead_open_follow_up_on', ['follow_up_on', 'id'], unique=False, sqlite_where=OPEN, postgresql_where=OPEN)
         batch_op.create_index('ix_lead_owner_id_status_created_at', ['owner_id', 'status', 'created_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_lead_owner_id_user'), 'user', ['owner_id'], ['id'])
 
