@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import run  # noqa: E402
+from dashboard import _customers  # noqa: E402
 
 
 def _sort_index(database_url: str) -> int:
@@ -48,16 +49,6 @@ def _sort_index(database_url: str) -> int:
         raise run.BenchError(f"No Loyalty column on the owner's customer list:\n"
                              f"{result.stderr[-2000:]}")
     return int(result.stdout.strip().splitlines()[-1])
-
-
-def _customers(database_url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    with engine.connect() as conn:
-        count = conn.execute(text("SELECT count(*) FROM customer")).scalar_one()
-    engine.dispose()
-    return count
 
 
 def _timed(args: list[str], database_url: str) -> dict:

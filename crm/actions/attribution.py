@@ -110,6 +110,14 @@ class Attribution:
     customer: Customer | None
 
 
+def ensure_findable(booking: Booking) -> None:
+    """A booking belongs to a customer chosen by a person, or names the contact's e-mail it
+    can be found by; otherwise it is refused."""
+    if booking.customer is None and booking.customer_id is None and not booking.contact_email:
+        raise ActionError("Choose the customer, or give the contact's e-mail so the booking "
+                          "finds its customer.")
+
+
 def attribute(session: Session, booking: Booking, *, actor: User | None) -> Attribution:
     """Attach ``booking`` (not attached yet, with a contact e-mail) by its e-mail. It is
     flushed; the caller commits."""
@@ -281,5 +289,6 @@ def _under_review(session: Session, booking_ids) -> list[Booking]:
 
 
 __all__ = ["LOCKED", "Attribution", "Match", "attach_waiting", "attribute", "confirm_related",
+           "ensure_findable",
            "customer_from_booking", "detach", "match_email", "names_agree", "reason_related",
            "to_review"]

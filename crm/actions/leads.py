@@ -119,6 +119,40 @@ def convert(session: Session, *, lead_ids, actor: User | None, with_booking: boo
     )
 
 
+def default_start(lead: Lead) -> datetime | None:
+    """When a booking made from ``lead`` starts unless told: its preferred day at 9:00."""
+    if lead.preferred_date is None:
+        return None
+    return datetime.combine(lead.preferred_date, DEFAULT_START)
+
+
+def check_edit(lead: Lead, *, is_created: bool) -> None:
+    """The pipeline's rules for a lead saved from its form: lost needs a reason (≤ 200
+    characters), won is reached only by converting; a lead that is not lost keeps no
+    reason."""
+    from sqlalchemy import inspect
+
+    changed = is_created or inspect(lead).attrs["status"].history.has_changes()
+    reason = (lead.lost_reason or "").strip()
+    if lead.status == "lost" and not reason:
+        raise ActionError("Say why the lead was lost (too expensive, date taken, ...).")
+    if len(reason) > LOST_REASON_MAX:
+        raise ActionError(f"Keep the reason to {LOST_REASON_MAX} characters or fewer.")
+    if changed and lead.status == "won":
+        raise ActionError("A lead is won by converting it: save it, then use Convert.")
+    lead.lost_reason = reason if lead.status == "lost" else None
+
+
+def other_open_leads(session: Session, lead: Lead, limit: int = 10) -> list[Lead]:
+    """The other open leads with ``lead``'s e-mail (the lead's page names them), through the
+    lead e-mail index."""
+    if not lead.email or lead.status not in OPEN_LEAD_STATUSES:
+        return []
+    return session.scalars(select(Lead).where(
+        Lead.email == lead.email, Lead.id != lead.id, Lead.status.in_(OPEN_LEAD_STATUSES))
+        .order_by(Lead.id).limit(limit)).all()
+
+
 def open_duplicates(session: Session, leads) -> dict[int, int]:
     """For each open lead among ``leads``: how many other open leads share its e-mail (only
     those with at least one). One statement, through the lead e-mail index."""
@@ -145,11 +179,9 @@ def _convert_one(session: Session, lead: Lead, *, actor, with_booking: bool,
     if not (lead.surname or "").strip():
         raise ActionError("it has no surname")
     ensure_not_blocked(session, lead.email, what="customer")
-    starts_at = details.starts_at
+    starts_at = details.starts_at or default_start(lead)
     if with_booking and starts_at is None:
-        if lead.preferred_date is None:
-            raise ActionError("no preferred date: convert it on its own and give the date")
-        starts_at = datetime.combine(lead.preferred_date, DEFAULT_START)
+        raise ActionError("no preferred date: convert it on its own and give the date")
     with session.no_autoflush:
         match = match_email(session, lead.email)
     customer, made = match.customer, match.customer is None
@@ -240,5 +272,5 @@ def follow_ups_due(today: date):
             .with_hint(Lead, "INDEXED BY ix_lead_open_follow_up_on", "sqlite"))
 
 
-__all__ = ["BookingDetails", "STAGE_LABELS", "convert", "follow_ups_due", "move", "name_key",
-           "open_duplicates"]
+__all__ = ["BookingDetails", "STAGE_LABELS", "check_edit", "convert", "default_start",
+           "follow_ups_due", "move", "name_key", "open_duplicates", "other_open_leads"]

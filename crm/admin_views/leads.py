@@ -21,10 +21,13 @@ from crm.actions.leads import (
     LOST_REASON_MAX,
     STAGE_LABELS,
     BookingDetails,
+    check_edit,
     convert,
+    default_start,
     follow_ups_due,
     move,
     open_duplicates,
+    other_open_leads,
 )
 from crm.admin_views.access import RolePage, require
 from crm.admin_views.adapters import record_id, record_ids
@@ -131,21 +134,17 @@ class LeadView(CrmModelView):
 
     def on_model_change(self, form, model, is_created):
         self.check(ensure_record_not_blocked, db.session, model, is_created=is_created)
-        self.check(_stage_rules, model, is_created=is_created)
+        self.check(check_edit, model, is_created=is_created)
         if is_created and model.owner_id is None and model.owner is None:
             model.owner_id = current_user.id  # whoever takes the call owns the lead
         super().on_model_change(form, model, is_created)
 
     # --- the lead's page: stage, duplicates, conversion ----------------------------------
     def details_extra(self, lead: Lead) -> dict:
-        duplicates = []
-        if lead.email and lead.status in OPEN_LEAD_STATUSES:
-            duplicates = db.session.scalars(
-                select(Lead).where(Lead.email == lead.email, Lead.id != lead.id,
-                                   Lead.status.in_(OPEN_LEAD_STATUSES)).limit(10)).all()
+        duplicates = other_open_leads(db.session, lead)
         booking = db.session.scalars(select(Booking).where(Booking.lead_id == lead.id)
                                      .order_by(Booking.id).limit(1)).first()
-        start = wall(_default_start(lead.preferred_date)) if lead.preferred_date else ""
+        start = wall(default_start(lead)) if lead.preferred_date else ""
         return {"duplicates": duplicates, "booking": booking, "stages": STAGE_LABELS,
                 "open_stages": OPEN_LEAD_STATUSES, "default_start": start,
                 "booking_statuses": BOOKING_STATUSES,
@@ -225,14 +224,6 @@ class LeadView(CrmModelView):
     # Flask-Admin's own delete action stays (CrmModelView), gated as every view's.
 
 
-def _default_start(preferred: date):
-    from datetime import datetime
-
-    from crm.actions.leads import DEFAULT_START
-
-    return datetime.combine(preferred, DEFAULT_START)
-
-
 def _booking_details(form) -> BookingDetails:
     title = (form.get("title") or "").strip()
     if len(title) > 200:
@@ -250,20 +241,6 @@ def _booking_details(form) -> BookingDetails:
         if not 1900 <= starts_at.year <= 2100:
             raise ActionError("The booking's start must be between 1900 and 2100.")
     return BookingDetails(title=title or None, starts_at=starts_at, status=status)
-
-
-def _stage_rules(model: Lead, *, is_created: bool) -> None:
-    """The form's share of the pipeline's rules: lost needs a reason; won only by
-    converting."""
-    from sqlalchemy import inspect
-
-    changed = is_created or inspect(model).attrs["status"].history.has_changes()
-    if model.status == "lost" and not (model.lost_reason or "").strip():
-        raise ActionError("Say why the lead was lost (too expensive, date taken, ...).")
-    if changed and model.status == "won":
-        raise ActionError("A lead is won by converting it: save it, then use Convert.")
-    if model.status != "lost":
-        model.lost_reason = None
 
 
 def _back(fallback: str) -> str:

@@ -6,7 +6,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.validators import InputRequired, Optional, ValidationError
 
-from crm.actions.attribution import attribute
+from crm.actions.attribution import attribute, ensure_findable
 from crm.actions.block_email import ensure_record_not_blocked
 from crm.admin_views.customers import ADDRESS_ARGS, TITLE_CHOICES, CustomerLookup
 from crm.admin_views.filters import MoneyGreater
@@ -119,9 +119,7 @@ class BookingView(CrmModelView):
 
         self.check(ensure_record_not_blocked, db.session, model, email_attr="contact_email",
                    is_created=is_created)
-        if model.customer is None and not model.contact_email:
-            raise ValidationError("Choose the customer, or give the contact's e-mail so the "
-                                  "booking finds its customer.")
+        self.check(ensure_findable, model)
         if not model.reference:
             model.reference = next_number(db.session, "booking")
         if model.customer is not None and is_created:

@@ -1,6 +1,7 @@
 """``flask --app app crm ...``: the operator's commands, one module per subject. Each module
 defines its commands and lists them in ``COMMANDS``; this package only gathers them into the
-``crm`` group (the modules never import each other, nor this package)."""
+``crm`` group. The modules never import this package; the leads commands take ``--actor``
+from the customers module, which owns it."""
 
 from flask import Blueprint
 

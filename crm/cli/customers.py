@@ -14,7 +14,8 @@ from crm.models import Customer, User
 from crm.models.comms import BLOCK_REASONS
 
 
-def _actor(email: str | None) -> User | None:
+def find_actor(email: str | None) -> User | None:
+    """The staff user ``--actor`` names (None: the system), for every command's audit."""
     if not email:
         return None
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
@@ -65,7 +66,7 @@ def merge_command(survivor: str, duplicates: tuple[str, ...], actor: str | None)
     from crm.actions.merge import merge_customers
 
     result = _run(merge_customers, survivor_id=_ids((survivor,))[0],
-                  duplicate_ids=_ids(duplicates), actor=_actor(actor))
+                  duplicate_ids=_ids(duplicates), actor=find_actor(actor))
     click.echo(f"Merge #{result.merge_id}: undo with `flask --app app crm undo-merge "
                f"{result.merge_id}` within 30 days.")
 
@@ -78,7 +79,7 @@ def undo_merge_command(merge_id: int, actor: str | None) -> None:
     """Undo a merge (within 30 days, when nothing since makes it unsafe)."""
     from crm.actions.merge_undo import undo_merge
 
-    _run(undo_merge, merge_id=merge_id, actor=_actor(actor))
+    _run(undo_merge, merge_id=merge_id, actor=find_actor(actor))
 
 
 @click.command("redact")
@@ -94,7 +95,7 @@ def redact_command(customers, confirmation, block_email, reason, actor) -> None:
     from crm.actions.redact import redact_customers
 
     _run(redact_customers, selection=_ids(customers), confirmation=confirmation,
-         block_email=block_email, block_reason=reason, actor=_actor(actor))
+         block_email=block_email, block_reason=reason, actor=find_actor(actor))
 
 
 @click.command("block-email")
@@ -109,7 +110,7 @@ def block_email_command(value: str, reason: str, note: str | None, actor: str | 
     """Block an address (name@example.com) or a whole domain (@example.com)."""
     from crm.actions.block_email import block_email
 
-    _run(block_email, value=value, reason=reason, note=note, actor=_actor(actor))
+    _run(block_email, value=value, reason=reason, note=note, actor=find_actor(actor))
 
 
 @click.command("unblock-email")
@@ -120,7 +121,7 @@ def unblock_email_command(block_id: int, actor: str | None) -> None:
     """Lift a block (its history is kept)."""
     from crm.actions.block_email import unblock_email
 
-    _run(unblock_email, block_id=block_id, actor=_actor(actor))
+    _run(unblock_email, block_id=block_id, actor=find_actor(actor))
 
 
 @click.command("set-dormant")
@@ -131,7 +132,7 @@ def set_dormant_command(customers, actor) -> None:
     """Set CUSTOMERS dormant (their work addresses too)."""
     from crm.actions.dormant import set_dormant
 
-    _run(set_dormant, selection=_ids(customers), actor=_actor(actor))
+    _run(set_dormant, selection=_ids(customers), actor=find_actor(actor))
 
 
 @click.command("reactivate")
@@ -142,7 +143,7 @@ def reactivate_command(customers, actor) -> None:
     """Make dormant or archived CUSTOMERS active again."""
     from crm.actions.dormant import reactivate
 
-    _run(reactivate, selection=_ids(customers), actor=_actor(actor))
+    _run(reactivate, selection=_ids(customers), actor=find_actor(actor))
 
 
 @click.command("change-kind")
@@ -155,7 +156,7 @@ def change_kind_command(customers, kind, reason, actor) -> None:
     """Make CUSTOMERS leads, prospects or clients, with a reason noted on each."""
     from crm.actions.customer_kind import change_kind
 
-    _run(change_kind, selection=_ids(customers), kind=kind, reason=reason, actor=_actor(actor))
+    _run(change_kind, selection=_ids(customers), kind=kind, reason=reason, actor=find_actor(actor))
 
 
 @click.command("hide-related")
@@ -169,7 +170,7 @@ def hide_related_command(customers, related_to, actor) -> None:
     from crm.actions.customer_kind import hide
 
     [owner] = _ids((related_to,))
-    _run(hide, selection=_ids(customers), related_to_id=owner, actor=_actor(actor))
+    _run(hide, selection=_ids(customers), related_to_id=owner, actor=find_actor(actor))
 
 
 @click.command("unhide-related")
@@ -180,7 +181,7 @@ def unhide_related_command(customers, actor) -> None:
     """Show hidden related CUSTOMERS in the list again."""
     from crm.actions.customer_kind import unhide
 
-    _run(unhide, selection=_ids(customers), actor=_actor(actor))
+    _run(unhide, selection=_ids(customers), actor=find_actor(actor))
 
 
 @click.command("duplicates")
@@ -214,7 +215,7 @@ def portal_invite_command(customers, password, actor) -> None:
     from crm.actions.portal_access import invite_customers, set_password_with_link
     from crm.portal_links import link_maker
 
-    result = _run(invite_customers, selection=_ids(customers), actor=_actor(actor),
+    result = _run(invite_customers, selection=_ids(customers), actor=find_actor(actor),
                   link=link_maker("invite"))
     for invitation in result.details["invitations"]:
         click.echo(f"{invitation.reference}: {invitation.link}")

@@ -10,18 +10,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from crm.actions import ActionError
+from crm.cli.customers import actor_option, find_actor
 from crm.extensions import db
 from crm.formatting import parse_moment
-from crm.models import Booking, Customer, User
-
-
-def _actor(email: str | None) -> User | None:
-    if not email:
-        return None
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.BadParameter(f"no staff user {email}", param_hint="--actor")
-    return user
+from crm.models import Booking, Customer
 
 
 @click.command("convert-lead")
@@ -29,7 +21,7 @@ def _actor(email: str | None) -> User | None:
 @click.option("--prospect", is_flag=True, help="Make prospects, without bookings.")
 @click.option("--starts", help="The booking's start, like '4 Dec 2026, 20:00' (default: "
                                "each lead's preferred date at 09:00).")
-@click.option("--actor", help="E-mail of the staff user to record as the actor.")
+@actor_option
 @with_appcontext
 def convert_lead_command(lead_ids: tuple[int, ...], prospect: bool, starts: str | None,
                          actor: str | None) -> None:
@@ -44,7 +36,7 @@ def convert_lead_command(lead_ids: tuple[int, ...], prospect: bool, starts: str 
             raise click.BadParameter("type it like '4 Dec 2026, 20:00'",
                                      param_hint="--starts") from None
     try:
-        result = convert(db.session, lead_ids=list(lead_ids), actor=_actor(actor),
+        result = convert(db.session, lead_ids=list(lead_ids), actor=find_actor(actor),
                          with_booking=not prospect, booking=BookingDetails(starts_at=start))
         db.session.commit()
     except ActionError as exc:
@@ -56,7 +48,7 @@ def convert_lead_command(lead_ids: tuple[int, ...], prospect: bool, starts: str 
 
 
 @click.command("attach-waiting-bookings")
-@click.option("--actor", help="E-mail of the staff user to record as the actor.")
+@actor_option
 @with_appcontext
 def attach_waiting_command(actor: str | None) -> None:
     """Attach every booking waiting without a customer to the customer who now has its
@@ -65,7 +57,7 @@ def attach_waiting_command(actor: str | None) -> None:
 
     emails = db.session.scalars(select(Booking.contact_email).where(
         Booking.customer_id.is_(None), Booking.contact_email.is_not(None)).distinct()).all()
-    who = _actor(actor)
+    who = find_actor(actor)
     attached = 0
     for email in emails:
         customer = db.session.scalars(select(Customer).where(

@@ -416,3 +416,24 @@ def test_follow_ups_and_the_review_list_read_their_partial_indexes(session):
     review = _plan(session, to_review().order_by(Booking.id).limit(51))
     assert "INDEX ix_lead_open_follow_up_on" in due and "TEMP B-TREE" not in due
     assert "INDEX ix_booking_to_review" in review and "TEMP B-TREE" not in review
+
+
+def test_the_lead_form_keeps_the_pipeline_rules(session):
+    from crm.actions.leads import check_edit
+
+    lead = _lead(session)
+    lead.status = "lost"
+    with pytest.raises(ActionError, match="why the lead was lost"):
+        check_edit(lead, is_created=False)
+    lead.lost_reason = "x" * 201
+    with pytest.raises(ActionError, match="200 characters"):
+        check_edit(lead, is_created=False)
+    lead.lost_reason = "  Date taken "
+    check_edit(lead, is_created=False)
+    assert lead.lost_reason == "Date taken"
+    lead.status = "won"
+    with pytest.raises(ActionError, match="won by converting"):
+        check_edit(lead, is_created=False)
+    lead.status = "quoted"
+    check_edit(lead, is_created=False)
+    assert lead.lost_reason is None
