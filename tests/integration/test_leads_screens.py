@@ -343,3 +343,15 @@ def test_the_dashboard_counts_follow_ups_due_and_related_bookings(client, login,
     assert re.search(r'tile-value">1<', follow)
     assert 'href="/admin/coordinator/related_bookings/"' in review_tile
     assert re.search(r'tile-value">2<', review_tile)
+
+
+def test_the_review_list_costs_the_same_statements_with_many_bookings(client, login, app,
+                                                                      related):
+    login("coordinator")
+    few = statements(client.get(review("coordinator")))
+    with app.app_context():
+        alex = db.session.get(Customer, related["alex"])
+        for _ in range(40):
+            _related_booking(alex)
+        db.session.commit()
+    assert statements(client.get(review("coordinator"))) == few
