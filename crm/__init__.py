@@ -51,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(inquiry_bp)
     app.register_blueprint(cli_bp)
     init_admin(app)
+    from crm.jobs.queue import init_app as init_jobs
+
+    init_jobs(app)
 
     _init_errors(app)
     _init_input_guard(app)

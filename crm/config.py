@@ -192,6 +192,18 @@ def load_config(instance_path: str) -> dict:
         "CRM_COUNT_CAP": int(os.environ.get("CRM_COUNT_CAP", 10_000)),
         "CRM_PUBLIC_URL": _public_url(production),
         "FLASK_ADMIN_SWATCH": "cerulean",
+        # Background jobs (crm.jobs): the queue is Redis when REDIS_URL is set, else a SQLite
+        # file in instance/; files jobs make live in CRM_JOBS_DIR for CRM_JOB_FILES_DAYS.
+        "REDIS_URL": redis_url,
+        "CRM_JOBS_DIR": os.environ.get("CRM_JOBS_DIR") or str(instance / "jobs"),
+        "CRM_JOB_FILES_DAYS": int(os.environ.get("CRM_JOB_FILES_DAYS", 7)),
+        # Selections bigger than this run as a job instead of inside the request.
+        "CRM_JOB_THRESHOLD": int(os.environ.get("CRM_JOB_THRESHOLD", 1_000)),
+        # A running job whose consumer has not reported for this long is queued again.
+        "CRM_JOB_STALE_SECONDS": float(os.environ.get("CRM_JOB_STALE_SECONDS", 120)),
+        "CRM_JOB_RETRY_DELAY": float(os.environ.get("CRM_JOB_RETRY_DELAY", 2)),
+        # Run each job as soon as it is queued, inside the process that queued it (no worker).
+        "CRM_JOBS_IMMEDIATE": os.environ.get("CRM_JOBS_IMMEDIATE", "0") == "1",
         # Server-Timing / X-SQL-Statements on responses: on in development, opt-in in production.
         "CRM_TIMING_HEADERS": os.environ.get("CRM_TIMING_HEADERS", "0" if production else "1")
         == "1",

@@ -51,6 +51,14 @@ class Message:
     attachments: Sequence[Attachment] = field(default_factory=tuple)
     sender: str | None = None
     reply_to: str | None = None
+    # A key that names this message for good (a job's statement to one customer): it goes
+    # into the Message-ID and the outbox file's name, so ``find_sent`` can tell it was sent.
+    key: str | None = None
+
+    def keyed(self, key: str) -> "Message":
+        from dataclasses import replace
+
+        return replace(self, key=key)
 
     def __post_init__(self) -> None:
         if not _one_address(self.to):
@@ -83,7 +91,7 @@ def build(message: Message, *, sender: str) -> EmailMessage:
     email["Subject"] = message.subject
     email["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain: without one, make_msgid asks DNS for this host's name.
-    email["Message-ID"] = make_msgid(domain=_domain(sender))
+    email["Message-ID"] = make_msgid(idstring=message.key, domain=_domain(sender))
     email.set_content(message.text)
     if message.html is not None:
         email.add_alternative(message.html, subtype="html")
@@ -118,8 +126,9 @@ class Outbox:
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
 
-    def send(self, email: EmailMessage) -> str:
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}.eml"
+    def send(self, email: EmailMessage, key: str | None = None) -> str:
+        tag = _key_tag(key) if key else secrets.token_hex(4)
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}Z-{tag}.eml"
         draft = self.directory / f".{name}.tmp"
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -135,6 +144,19 @@ class Outbox:
             raise MailError(f"Could not write the message to the outbox folder "
                             f"{self.directory}: {exc.strerror or exc}.") from exc
         return name
+
+    def find(self, key: str) -> str | None:
+        """The name of the message sent with ``key``, if the outbox holds it."""
+        suffix = f"-{_key_tag(key)}.eml"
+        try:
+            candidates = [n for n in os.listdir(self.directory) if n.endswith(suffix)]
+        except OSError:
+            return None
+        for name in candidates:
+            stored = self.read(name)
+            if stored is not None and key in str(stored.get("Message-ID", "")):
+                return name
+        return None
 
     def names(self) -> list[str]:
         """Every message's file name, newest first."""
@@ -238,6 +260,12 @@ class Smtp:
         return smtp
 
 
+def _key_tag(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
 # --- entry points -------------------------------------------------------------------------
 
 
@@ -266,7 +294,10 @@ def connection(config: dict | None = None) -> Iterator[Callable[[Message], str]]
     else:
         backend = Outbox(settings["MAIL_OUTBOX_DIR"])
     try:
-        yield lambda message: backend.send(build(message, sender=sender))  # or its own
+        if isinstance(backend, Outbox):
+            yield lambda message: backend.send(build(message, sender=sender), message.key)
+        else:
+            yield lambda message: backend.send(build(message, sender=sender))  # or its own
     finally:
         if isinstance(backend, Smtp):
             backend.close()
@@ -276,6 +307,15 @@ def send(message: Message, *, config: dict | None = None) -> str:
     """Send one message through the configured backend (raises ``MailError``)."""
     with connection(config) as deliver:
         return deliver(message)
+
+
+def find_sent(key: str, *, config: dict | None = None) -> str | None:
+    """Where the message sent with ``key`` is kept (its outbox file's name), or None when it
+    was not sent or the backend cannot say (an SMTP server keeps no record to ask)."""
+    settings = _config(config)
+    if settings["MAIL_BACKEND"] == "smtp":
+        return None
+    return Outbox(settings["MAIL_OUTBOX_DIR"]).find(key)
 
 
 def business_name() -> str:

@@ -4,6 +4,7 @@ CRM_TEST_DATABASE_URL is set), emptied after each test; an app; clients signed i
 import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -49,12 +50,23 @@ def database_url(tmp_path_factory, worker_id):
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
 
 
+def _jobs_dir():
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="crm-jobs-"))
+
+
 def make_app(database_url: str, **overrides):
     config = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret-key",
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Jobs run where they are queued (no consumer); the consumer's own tests start one.
+        "CRM_JOBS_IMMEDIATE": True,
+        "REDIS_URL": None,
+        "CRM_JOB_RETRY_DELAY": 0,
+        "CRM_JOBS_DIR": str(_jobs_dir()),
     }
     config.update(overrides)
     return create_app(config)

@@ -134,7 +134,8 @@ def bulk_result(verb: str, groups: dict[str, Group], done: str) -> ActionResult:
         skipped=tuple(skipped[:SAMPLE]),
         skipped_count=skipped_count,
         message=message,
-        details={"count": changed.total, "skipped": skipped_count},
+        details={"count": changed.total, "skipped": skipped_count,
+                 "reasons": {fate: g.total for fate, g in groups.items() if fate != CHANGE}},
     )
 
 

@@ -23,6 +23,7 @@ from crm.models.finance import (
     LedgerTotal,
     Payment,
 )
+from crm.models.job import ImportMapping, Job, JobItem
 from crm.models.merge import CustomerMerge, CustomerMergeMove
 from crm.models.property import ServiceReminder, WorkAddress
 from crm.models.sequence import DocumentSequence
@@ -44,8 +45,11 @@ __all__ = [
     "CustomerMerge",
     "CustomerMergeMove",
     "DocumentSequence",
+    "ImportMapping",
     "Invoice",
     "InvoiceLine",
+    "Job",
+    "JobItem",
     "Lead",
     "LedgerDay",
     "LedgerTotal",

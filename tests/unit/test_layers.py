@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "crm.statements", "crm.documents", "crm.blocklist", "crm.search_index",
                   "crm.session_hooks", "crm.business")),
     ("actions", ("crm.actions",)),
+    ("jobs", ("crm.jobs",)),
     ("read models", ("crm.customer_record", "crm.portal_scope", "crm.dashboard",
                      "crm.audit_sentences")),
     ("screens", ("crm.admin_views", "crm.auth", "crm.portal", "crm.inquiry")),
