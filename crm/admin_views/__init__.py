@@ -12,6 +12,7 @@ from crm.admin_views.customers import BranchView, ContactView, CustomerView, Tag
 from crm.admin_views.dashboard import HomeView
 from crm.admin_views.duplicates import DuplicatesView
 from crm.admin_views.invoices import InvoiceView
+from crm.admin_views.jobs import JobsView
 from crm.admin_views.leads import LeadsBoardView, LeadView, RelatedBookingsView
 from crm.admin_views.outbox import OutboxView
 from crm.admin_views.payments import AllocationView, PaymentView
@@ -52,6 +53,7 @@ REGISTRY = (
     (PortalAccountView, "Portal accounts", "Settings", "portal_account"),
     (AuditEventView, "Audit log", "Settings", "audit_event"),
     (OutboxView, "Outbox", "Settings", "outbox"),
+    (JobsView, "Jobs", "Settings", "jobs"),
 )
 
 # The model views among them (the rest are pages: possible duplicates, the outbox).
