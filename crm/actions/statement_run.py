@@ -8,10 +8,9 @@ SELECT per batch, then the statement's own fixed handful of statements each), an
 accumulates per customer but its reference: a run of 1,000 keeps one PDF in memory at a time
 and writes the ZIP into the caller's file (a temporary file for the download).
 
-Size: until background jobs exist a run happens inside the request, so it takes
-at most ``MAX_STATEMENTS`` customers: 250 short statements render in about 20 s here
-(bench/results/statements.md), inside gunicorn's default 30 s worker timeout (the README's
-production command allows 120 s); past that it refuses with a message before doing anything.
+Size: a run of any size works here, one statement in memory at a time; the screens run a
+small selection in the request and hand a bigger one to a background job
+(``crm.jobs.customers``), which calls these functions one chunk of customers at a time.
 
 E-mail goes only to customers who may get automated messages (``automated_contact_allowed``:
 active, not merged, not redacted, e-mail not blocked, opted in to e-mail) and have an
@@ -43,7 +42,6 @@ from crm.pdf import PdfError
 from crm.statements import KINDS, build_statement
 from crm.validation import sane_date
 
-MAX_STATEMENTS = 250
 BATCH = 100
 NO_EMAIL = "no e-mail address"
 UNUSABLE = "e-mail address not usable"
@@ -158,16 +156,6 @@ def _check(session: Session, chosen: Select, as_of: date | None, kind: str) -> N
         raise ActionError(f"Statement date: {exc} Nothing was made or sent.") from None
     if as_of is not None and as_of > date.today():
         raise ActionError("A statement shows a date that has passed: choose today or earlier.")
-    count = _count(session, chosen)
-    if count > MAX_STATEMENTS:
-        raise ActionError(
-            f"That is {count:,} customers; statements are made for at most "
-            f"{MAX_STATEMENTS:,} at a time. Narrow the filter and run it in parts. "
-            "Nothing was made or sent.")
-
-
-def _count(session: Session, ids: Select) -> int:
-    return session.scalar(select(func.count()).select_from(ids.subquery()))
 
 
 def _customers(session: Session, criterion) -> Iterator[Customer]:

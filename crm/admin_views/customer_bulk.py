@@ -20,11 +20,13 @@ from sqlalchemy import Select, func, select
 
 from crm import mail
 from crm.actions import ActionError
-from crm.actions.statement_run import MAX_STATEMENTS, email_statements, statements_zip
+from crm.actions.statement_run import email_statements, statements_zip
 from crm.admin_views.adapters import record_id, record_ids, run_action
 from crm.admin_views.forms import choices
 from crm.extensions import db
 from crm.formatting import DATE_EXAMPLE, day, parse_day
+from crm.jobs import start_job, threshold
+from crm.jobs.customers import BULK_RUNS, bulk_kind
 from crm.models import Customer
 from crm.models.comms import BLOCK_REASON_LABELS, BLOCK_REASONS
 from crm.models.customer import CUSTOMER_KINDS
@@ -32,11 +34,11 @@ from crm.search_index import MIN_TERM, find_live_customers, search_words
 
 MAX_SELECTED = 10_000  # ids posted one by one; past this, "all matching the filter" is the way
 PREVIEW = 20  # references listed on a confirmation page
-# Bulk actions run inside the request (until background jobs exist), with a bounded size and a
-# clear message past it. At these sizes a run takes seconds to tens of seconds
-# (bench/README.md); past them the user narrows the filter and runs it in parts.
-MAX_ROWS = 200_000
-MAX_ROWS_REDACT = 20_000
+# A selection of at most CRM_JOB_THRESHOLD customers (1,000) runs inside the request and shows
+# its results at once; a bigger one becomes a background job (crm.jobs) and the user lands on
+# the job's page. Verbs that render or send something per customer (statements, invitations)
+# turn into a job sooner: past ``SLOW_OVER`` customers.
+SLOW_OVER = 20
 
 
 @dataclass(frozen=True)
@@ -53,79 +55,24 @@ class Verb:
     typed_word: str | None = None  # a word the user must type to confirm
     offers_block: bool = False
     danger: bool = False
-    max_rows: int = MAX_ROWS
+    slow: bool = False  # a PDF or an e-mail per customer: a job past SLOW_OVER customers
     download: bool = False  # ends in a file download (run gets form["out"]), not the results
     dated: bool = False  # statements: ``explain`` names the date ({as_of}), from ?as_of=
     asks_kind: bool = False  # asks the new kind (lead, prospect, client)
     asks_related: bool = False  # asks whom they belong to (a customer search)
 
 
-def _set_dormant(session, actor, selection, form):
-    from crm.actions.dormant import set_dormant
+def _bulk(verb: str):
+    def run(session, actor, selection, form):
+        return BULK_RUNS[verb](session, actor, selection, form)
 
-    return set_dormant(session, selection=selection, actor=actor)
-
-
-def _reactivate(session, actor, selection, form):
-    from crm.actions.dormant import reactivate
-
-    return reactivate(session, selection=selection, actor=actor)
+    return run
 
 
-def _deactivate(session, actor, selection, form):
-    from crm.actions.dormant import deactivate
-
-    return deactivate(session, selection=selection, actor=actor, reason=form["reason"])
-
-
-def _change_kind(session, actor, selection, form):
-    from crm.actions.customer_kind import change_kind
-
-    return change_kind(session, selection=selection, kind=form["kind"], reason=form["reason"],
-                       actor=actor)
-
-
-def _hide(session, actor, selection, form):
-    from crm.actions.customer_kind import hide
-
-    return hide(session, selection=selection, related_to_id=form["related_to"], actor=actor)
-
-
-def _unhide(session, actor, selection, form):
-    from crm.actions.customer_kind import unhide
-
-    return unhide(session, selection=selection, actor=actor)
-
-
-def _block(session, actor, selection, form):
-    from crm.actions.block_email import block_customer_emails
-
-    return block_customer_emails(session, selection=selection, reason=form["block_reason"],
-                                 note=form["note"], actor=actor)
-
-
-def _delete(session, actor, selection, form):
-    from crm.actions.archive import delete_customers
-
-    return delete_customers(session, selection=selection, actor=actor)
-
-
-def _redact(session, actor, selection, form):
-    from crm.actions.redact import redact_customers
-
-    return redact_customers(
-        session, selection=selection, actor=actor, confirmation=form["word"],
-        block_email=form["block"], block_reason=form["block_reason"] or None,
-    )
-
-
-def _portal_invite(session, actor, selection, form):
-    from crm.actions.portal_access import invite_customers
-    from crm.portal_links import link_maker
-
-    with mail.connection() as send:  # one SMTP session for the whole run
-        return invite_customers(session, selection=selection, actor=actor,
-                                link=link_maker("invite"), send=send)
+_set_dormant, _reactivate, _deactivate, _change_kind, _hide, _unhide, _block, _delete, \
+    _redact, _portal_invite = (_bulk(verb) for verb in (
+        "set_dormant", "reactivate", "deactivate", "change_kind", "hide_related",
+        "unhide_related", "block_email", "delete", "redact", "portal_invite"))
 
 
 def statement_date(form) -> date | None:
@@ -197,24 +144,24 @@ VERBS: dict[str, Verb] = {
              "payments are kept with their numbers, dates and amounts under the name "
              "\"Redacted customer C-…\". This cannot be undone.",
              "redact", _redact, asks_block_reason=True, typed_word="REDACT",
-             offers_block=True, danger=True, max_rows=MAX_ROWS_REDACT),
+             offers_block=True, danger=True),
         Verb("statements_zip", "Statements (ZIP)", "Statements as a ZIP of PDFs",
              "One outstanding statement per customer at {as_of} (statement-C-….pdf), in a ZIP "
              "file to download. Merged-away customers are left out. Nothing is changed.",
-             "statements", _statements_zip, max_rows=MAX_STATEMENTS, download=True, dated=True),
+             "statements", _statements_zip, slow=True, download=True, dated=True),
         Verb("email_statements", "E-mail statements", "E-mail statements",
              "Each customer gets their outstanding statement at {as_of} as a PDF attached to "
              "an e-mail. Dormant, archived, redacted and merged customers, blocked addresses, "
              "those without an e-mail address and those who opted out of e-mail are skipped. "
              "Messages sent cannot be recalled.",
-             "statements", _email_statements, max_rows=MAX_STATEMENTS, dated=True),
+             "statements", _email_statements, slow=True, dated=True),
         Verb("portal_invite", "Send portal invite", "Send portal invitations",
              "Each customer with an e-mail address gets an invitation to the customer portal "
              "(their statement, documents, payments and bookings): a link, valid for 7 days, "
              "to choose a password. An existing account is invited again (a revoked one is "
              "opened again). Merged-away, redacted, archived and blocked customers are "
              "skipped.",
-             "portal_invite", _portal_invite, max_rows=MAX_STATEMENTS),
+             "portal_invite", _portal_invite, slow=True),
     )
 }
 
@@ -313,12 +260,11 @@ class CustomerBulkMixin:
         return db.session.scalar(select(func.count()).select_from(selection.subquery()))
 
     @staticmethod
-    def _too_many(spec: Verb, count: int) -> str | None:
-        if count <= spec.max_rows:
-            return None
-        return (f"That is {count:,} customers; \"{spec.label}\" runs on at most "
-                f"{spec.max_rows:,} at a time. Narrow the filter (by status, postcode, kind…) "
-                "and run it in parts. Nothing was changed.")
+    def _as_job(spec: Verb, count: int) -> bool:
+        """Whether the run goes to the background (crm.jobs) rather than the request."""
+        from flask import current_app
+
+        return count > (SLOW_OVER if spec.slow else threshold(current_app.config))
 
     def _back_to(self, back: int | None = None) -> int | None:
         """The customer whose page the action was started from (its buttons send ``back``):
@@ -333,15 +279,13 @@ class CustomerBulkMixin:
             return self._no_selection()
         back = self._back_to(back)
         count = self._count(selection)
-        too_many = self._too_many(spec, count)
-        if too_many and not error:
-            error, status = too_many, 400
+        as_job = self._as_job(spec, count)
         references = db.session.scalars(
             select(Customer.reference).where(Customer.id.in_(selection))
             .order_by(Customer.id).limit(PREVIEW)
         ).all()
         plan = None
-        if spec.name == "delete" and count and not too_many:
+        if spec.name == "delete" and count and not as_job:
             from crm.actions.archive import deletion_plan
 
             plan = deletion_plan(db.session, selection=selection)
@@ -358,7 +302,7 @@ class CustomerBulkMixin:
             carried=self._carried(spec),
             ids=ids, all_matching=all_matching, plan=plan, error=error,
             block_reasons=[(code, BLOCK_REASON_LABELS[code]) for code in BLOCK_REASONS],
-            runnable=count and not too_many,
+            runnable=bool(count), as_job=as_job,
             form=self._form_values() if request.method == "POST" else {},
             action_url=self.get_url(".bulk_view", verb=spec.name, **self._carried(spec)),
             list_url=self.get_url(".details_view", id=back) if back else self.get_url(
@@ -422,8 +366,8 @@ class CustomerBulkMixin:
         if spec.reason and not spec.offers_block and not form["reason"]:
             return self._confirm_page(spec, selection, f"{spec.reason} is required; nothing "
                                       "was changed.", 400)
-        if self._too_many(spec, self._count(selection)):
-            return self._confirm_page(spec, selection)
+        if self._as_job(spec, self._count(selection)):
+            return self._start_job(spec, selection, form)
         if spec.download:
             return self._download(spec, selection, form)
         result, error = run_action(
@@ -438,6 +382,37 @@ class CustomerBulkMixin:
                 ".index_view", **self._list_args()),
             back_label="Back to the customer" if back else None,
         )
+
+    def _start_job(self, spec: Verb, selection, form):
+        """Check what the run needs (the same guards as the action, tried on no customer at
+        all and rolled back), record the job with the customers confirmed, queue it, and
+        land on its page."""
+        from flask_login import current_user
+
+        from crm.admin_views.jobs import job_page_url
+        from crm.jobs.queue import enqueue
+
+        nobody = select(Customer.id).where(Customer.id.is_(None))
+        trial = db.session.begin_nested()
+        try:
+            with tempfile.TemporaryFile() as out:
+                spec.run(db.session, current_user, nobody, {**form, "out": out})
+        except ActionError as exc:
+            trial.rollback()
+            return self._confirm_page(spec, selection, str(exc), 400)
+        trial.rollback()
+        count = self._count(selection)
+        params = {"form": {k: v for k, v in form.items() if k != "as_of"},
+                  "as_of": statement_date(form).isoformat() if statement_date(form) else None,
+                  "filter": self._list_args() if request.args.get("all") == "1" else None,
+                  "from": "customer list"}
+        kind = {"statements_zip": "statements_zip",
+                "email_statements": "email_statements"}.get(spec.name, bulk_kind(spec.name))
+        job = start_job(db.session, kind=kind, actor=current_user, params=params,
+                        title=f"{spec.title}: {count:,} customer{'' if count == 1 else 's'}",
+                        items=selection, enqueue=enqueue)
+        db.session.commit()
+        return redirect(job_page_url(job.id))
 
     def _download(self, spec: Verb, selection, form):
         """Run a verb that writes a file (the statements ZIP) into a temporary file, then send

@@ -9,6 +9,7 @@ from html import unescape
 from urllib.parse import urljoin
 
 import pytest
+from sqlalchemy import select
 
 from crm.extensions import db
 from crm.models import AuditEvent, BlockedEmail, Customer, Note
@@ -143,30 +144,54 @@ def test_set_dormant_on_everything_matching_the_postcode_filter(app, client, log
         == ["dormant", "dormant", "dormant", "archived", "active"]
 
 
-def test_more_rows_than_a_bulk_action_takes_at_once_are_refused_with_a_message(
+def test_more_rows_than_the_job_threshold_run_as_a_background_job(
         app, client, login, crowd, monkeypatch):
-    """Bulk actions run in the request, so each has a ceiling; past it the page says so,
-    offers no button, and a forged confirmation changes nothing."""
-    import dataclasses
+    """Past CRM_JOB_THRESHOLD a bulk action is no longer refused: the confirmation page says
+    it runs in the background, and confirming records a job with the customers confirmed,
+    runs it (tests run jobs at once) and lands on the job's page."""
+    from crm.models import Job
 
-    from crm.admin_views import customer_bulk
-
-    verb = customer_bulk.VERBS["set_dormant"]
-    monkeypatch.setitem(customer_bulk.VERBS, "set_dormant", dataclasses.replace(verb, max_rows=2))
+    monkeypatch.setitem(app.config, "CRM_JOB_THRESHOLD", 2)
     login("coordinator")
     postcode = filter_arg(app, "coordinator", "Postcode")
     query = {"all": "1", postcode: "LS1 1AA"}
 
     page = client.get(bulk("coordinator", "set_dormant"), query_string=query)
     html = text_of(page)
-    assert page.status_code == 400
-    assert "That is 3 customers; \"Set dormant\" runs on at most 2 at a time." in unescape(
-        by_testid(html, "action-error")[0])
-    assert not by_testid(html, "confirm-button")
+    assert page.status_code == 200
+    assert "runs in the background" in by_testid(html, "runs-as-job")[0]
+    assert by_testid(html, "confirm-button")
 
-    forged = client.post(bulk("coordinator", "set_dormant"), query_string=query,
-                         data={"confirm": "1"})
-    assert forged.status_code == 400
+    done = client.post(bulk("coordinator", "set_dormant"), query_string=query,
+                       data={"confirm": "1"})
+    assert done.status_code == 302
+    with app.app_context():
+        job = db.session.scalars(select(Job)).one()
+        assert "/admin/coordinator/jobs/" in done.headers["Location"]
+        assert str(job.id) in done.headers["Location"]
+        assert (job.kind, job.status, job.total, job.changed) == ("bulk_set_dormant", "done",
+                                                                  3, 2)
+        assert job.skipped == 1 and job.reasons == {"already dormant": 1}
+        assert job.summary == "Set 2 customers dormant; 1 skipped (1 already dormant)."
+        assert job.params["filter"] == {postcode: "LS1 1AA"}
+    assert statuses(app, crowd["a1"], crowd["a2"]) == ["dormant", "dormant"]
+
+
+def test_a_background_run_is_refused_before_it_starts_when_the_form_is_wrong(
+        app, client, login, crowd, monkeypatch):
+    """The action's own guards run before a job is recorded: a missing typed word (or
+    reason) refuses on the confirmation page and records no job."""
+    from crm.models import Job
+
+    monkeypatch.setitem(app.config, "CRM_JOB_THRESHOLD", 1)
+    login("owner")
+    ids = [crowd["a1"], crowd["a2"]]
+    page = client.post(bulk("owner", "redact"), data={"confirm": "1", "ids": ids,
+                                                      "word": "redact please"})
+    assert page.status_code == 400
+    assert "REDACT" in unescape(by_testid(text_of(page), "action-error")[0])
+    with app.app_context():
+        assert db.session.scalars(select(Job)).all() == []
     assert statuses(app, crowd["a1"], crowd["a2"]) == ["active", "active"]
 
 

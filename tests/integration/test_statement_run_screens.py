@@ -16,7 +16,7 @@ import pytest
 from crm import mail
 from crm.extensions import db
 from crm.formatting import day
-from crm.models import AuditEvent
+from crm.models import AuditEvent, Customer
 from tests import factories as f
 from tests.integration.helpers import by_testid, confirm_form, count_rows, customer, text_of
 
@@ -120,26 +120,40 @@ def test_a_bad_statement_date_is_a_message_not_a_download(app, client, login, pe
     assert count_rows(app, AuditEvent, AuditEvent.verb == "statements_zip") == 0
 
 
-def test_a_run_past_the_limit_is_refused_with_a_message(app, client, login, people,
-                                                        monkeypatch):
-    import dataclasses
+def test_a_bigger_run_becomes_a_job_and_its_zip_is_the_jobs_file(app, client, login, people,
+                                                                 monkeypatch):
+    """Past a handful of customers a statement run goes to the background: no bound, the
+    user lands on the job's page, and the job's file is the ZIP, one PDF per customer."""
+    import zipfile
+    from pathlib import Path
+
+    from sqlalchemy import select
 
     from crm.admin_views import customer_bulk
+    from crm.extensions import db
+    from crm.models import Job
 
-    spec = customer_bulk.VERBS["email_statements"]
-    monkeypatch.setitem(customer_bulk.VERBS, "email_statements",
-                        dataclasses.replace(spec, max_rows=2))
+    monkeypatch.setattr(customer_bulk, "SLOW_OVER", 2)
     login("owner")
     query = {"ids": ids(people, "ann", "bob", "dormant")}
 
-    page = client.get(bulk("owner", "email_statements"), query_string=query)
-    assert page.status_code == 400
-    assert "runs on at most 2 at a time" in unescape(by_testid(text_of(page), "action-error")[0])
-    assert not by_testid(text_of(page), "confirm-button")
+    page = client.get(bulk("owner", "statements_zip"), query_string=query)
+    assert page.status_code == 200
+    assert by_testid(text_of(page), "runs-as-job")
 
-    forged = client.post(bulk("owner", "email_statements"), data={"confirm": "1", **query})
-    assert forged.status_code == 400
-    assert count_rows(app, AuditEvent, AuditEvent.verb == "email_statements") == 0
+    started = client.post(bulk("owner", "statements_zip"), data={"confirm": "1", **query})
+    assert started.status_code == 302 and "/admin/owner/jobs/" in started.headers["Location"]
+    with app.app_context():
+        job = db.session.scalars(select(Job)).one()
+        assert (job.kind, job.status, job.money, job.changed) == ("statements_zip", "done",
+                                                                  True, 3)
+        path = Path(app.config["CRM_JOBS_DIR"]) / job.result_path
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(archive.namelist())
+        refs = sorted(f"statement-{db.session.get(Customer, i).reference}.pdf"
+                      for i in ids(people, "ann", "bob", "dormant"))
+        assert names == refs
+        assert job.result_name.startswith("statements-") and job.result_name.endswith(".zip")
 
 
 # --- e-mail ---------------------------------------------------------------------------------

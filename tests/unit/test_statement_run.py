@@ -1,6 +1,6 @@
 """Statement runs (issue 4, item 7): a ZIP of statement PDFs for a selection, and statements
 e-mailed to the customers who may get them, with who was skipped and why; one audit trail;
-at most MAX_STATEMENTS customers a run; a sending failure part-way stops the run without losing track
+a sending failure part-way stops the run without losing track
 of what was already sent."""
 
 import io
@@ -120,20 +120,6 @@ def test_the_zip_refuses_a_bad_request_before_doing_anything(session, owner, kwa
     with pytest.raises(ActionError, match=problem):
         statements_zip(session, selection=[ann.id], actor=owner, out=out, **kwargs)
     assert out.getvalue() == b""
-
-
-def test_a_run_takes_at_most_max_statements_customers(session, owner, monkeypatch):
-    monkeypatch.setattr(run, "MAX_STATEMENTS", 2)
-    ids = [f.make_customer(session).id for _ in range(3)]
-    session.commit()
-    out = io.BytesIO()
-
-    with pytest.raises(ActionError, match="That is 3 customers; .* at most 2 at a time"):
-        statements_zip(session, selection=ids, actor=owner, out=out)
-    with pytest.raises(ActionError, match="at most 2 at a time"):
-        email_statements(session, selection=ids, actor=owner, send=pytest.fail)
-    assert out.getvalue() == b""
-    assert audit(session, "statements_zip") == []
 
 
 def test_a_pdf_failure_part_way_makes_no_zip_and_leaves_no_audit(session, owner, monkeypatch):
