@@ -202,6 +202,12 @@ def load_config(instance_path: str) -> dict:
         # A running job whose consumer has not reported for this long is queued again.
         "CRM_JOB_STALE_SECONDS": float(os.environ.get("CRM_JOB_STALE_SECONDS", 120)),
         "CRM_JOB_RETRY_DELAY": float(os.environ.get("CRM_JOB_RETRY_DELAY", 2)),
+        # The SQLite queue's file (default instance/jobs.huey) and the queue's name (two
+        # installations sharing one Redis need different names).
+        "CRM_QUEUE_FILE": os.environ.get("CRM_QUEUE_FILE") or str(instance / "jobs.huey"),
+        "CRM_QUEUE_NAME": os.environ.get("CRM_QUEUE_NAME") or "crm",
+        # At most this many items per chunk (0: each kind's own size); for tests and tuning.
+        "CRM_JOB_CHUNK_SIZE": int(os.environ.get("CRM_JOB_CHUNK_SIZE") or 0),
         # Run each job as soon as it is queued, inside the process that queued it (no worker).
         "CRM_JOBS_IMMEDIATE": os.environ.get("CRM_JOBS_IMMEDIATE", "0") == "1",
         # Server-Timing / X-SQL-Statements on responses: on in development, opt-in in production.

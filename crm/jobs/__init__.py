@@ -98,6 +98,13 @@ def threshold(config: dict) -> int:
     return int(config.get("CRM_JOB_THRESHOLD") or DEFAULT_THRESHOLD)
 
 
+def chunk_size(kind: Kind, config: dict) -> int:
+    """How many items a chunk of ``kind`` takes: its own size, or less when
+    ``CRM_JOB_CHUNK_SIZE`` says so (never more: an e-mail chunk stays one customer)."""
+    cap = int(config.get("CRM_JOB_CHUNK_SIZE") or 0)
+    return min(kind.chunk_size, cap) if cap > 0 else kind.chunk_size
+
+
 def jobs_folder(config: dict) -> Path:
     return Path(config["CRM_JOBS_DIR"])
 

@@ -34,6 +34,7 @@ from crm.jobs import (
     Chunk,
     Context,
     Kind,
+    chunk_size,
     items_select,
     next_items,
     register,
@@ -160,7 +161,7 @@ def _chunk_of(result: ActionResult, ids: list[int], last: bool) -> Chunk:
 
 def _bulk_chunk(verb: str):
     def run_chunk(session: Session, job: Job, context: Context) -> Chunk:
-        size = BULK_KINDS[verb].chunk_size
+        size = chunk_size(BULK_KINDS[verb], context.config)
         ids = next_items(session, job, size)
         if not ids:
             return Chunk(cursor=job.cursor, last=True)
@@ -219,7 +220,7 @@ def _as_of(job: Job) -> date | None:
 def _zip_chunk(session: Session, job: Job, context: Context) -> Chunk:
     from crm.actions.statement_run import statements_zip
 
-    size = STATEMENTS_ZIP.chunk_size
+    size = chunk_size(STATEMENTS_ZIP, context.config)
     ids = next_items(session, job, size)
     if not ids:
         return Chunk(cursor=job.cursor, last=True)
