@@ -100,3 +100,22 @@ def _cleanup_finish(session: Session, job: Job, context: Context) -> str:
 REMOVE_OLD_FILES = register(Kind(name="remove_old_job_files", label="Remove old job files",
                                  run_chunk=_cleanup_chunk, finish=_cleanup_finish,
                                  capability="run_jobs"))
+
+
+def _count_chunk(session: Session, job: Job, context: Context) -> Chunk:
+    from crm.actions.stored_counts import refresh_counts
+
+    made = refresh_counts(session)
+    job.state = {**(job.state or {}), "counts": made}
+    return Chunk(cursor=0, processed=len(made), changed=len(made), last=True)
+
+
+def _count_finish(session: Session, job: Job, context: Context) -> str:
+    made = (job.state or {}).get("counts") or {}
+    listed = ", ".join(f"{name.replace('_', ' ')}: {value:,}" for name, value in made.items())
+    return f"Counted the home page's costly figures ({listed})."
+
+
+COUNT_FIGURES = register(Kind(name="count_figures", label="Count the home page's figures",
+                              run_chunk=_count_chunk, finish=_count_finish,
+                              capability="run_jobs"))
