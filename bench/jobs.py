@@ -1,0 +1,527 @@
+"""Background jobs at 1,000,000 customers: statements e-mailed per minute with one and two
+consumers, a bulk set-dormant of 500,000 customers as a job, an import of 100,000 work
+addresses and the CSV / XLSX export of every customer. Never run as a timed test.
+
+    .venv/bin/python bench/jobs.py --databases sqlite postgresql [--size 1000000] [--reuse]
+                                   [--only statements dormant import export]
+
+The databases are bench/run.py's (``run.prepare``: the SQLite file
+``bench/work/bench-<size>.sqlite`` and the PostgreSQL database ``crm_bench``, seeded with
+``--seed 1``; ``--reuse`` keeps the ones seeded before, otherwise they are made afresh).
+
+Every job runs the way it does in production: the bench process records it with
+``crm.jobs.start_job`` (as the owner ``bench-owner@example.com``) and queues it once that
+commits; real consumers, ``flask --app app crm worker --no-schedule`` started as child
+processes, take it from a Huey SQLite queue file and run it. Each measure has its own folder
+under ``bench/work/jobs-<database>/`` (queue file, ``CRM_JOBS_DIR``, ``MAIL_OUTBOX_DIR``: the
+outbox backend, so e-mail is written to files, not sent), and its own fresh consumers.
+
+Measured per job: the time from the first job's commit until the bench sees every job
+finished (polled every 0.25 s), the job's own time (``started_at`` to ``finished_at``, set by
+the consumer), items per second, and each consumer's resident memory: VmRSS once it is idle
+and ready, VmHWM (its peak, from start-up) just before it is stopped.
+
+1. **Statements by e-mail** over ``--statements`` customers who may be e-mailed (everyone the
+   ``EMAIL_SKIPS`` of ``crm.actions.statement_run`` leaves, taken from the middle of the
+   table). The e-mail kind works one customer per chunk, and one job is run by one consumer
+   at a time, so a second consumer only helps with a second job: one job of N with one
+   consumer, then two jobs of N/2 with two consumer processes, then the same two jobs with
+   one process of two threads (``--workers 2``), and last one job of N with two consumer
+   processes (to show that the second one stays idle).
+2. **Bulk set-dormant** of ``--dormant`` active customers (the lowest ids) as a
+   ``bulk_set_dormant`` job, then the same customers reactivated by a ``bulk_reactivate``
+   job (also timed), so later measures start from the same customers (their audit rows stay;
+   PostgreSQL is vacuumed afterwards, untimed).
+3. **Import** of ``--import-rows`` work addresses from a CSV whose customer references exist
+   in the database (``import_work_addresses``), when that kind exists.
+4. **Export** of every customer as CSV and as XLSX (``export_csv`` / ``export_xlsx``), when
+   those kinds exist: time, rows per second, file size and the consumer's peak memory.
+
+Results: ``bench/results/jobs-<database>.json`` (a measure run again replaces its own part
+and keeps the others). The machine has 2 cores, shared with other work while measuring:
+the load average is recorded before and after each measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import run  # noqa: E402
+
+ROOT = run.ROOT
+MEASURES = ("statements", "dormant", "import", "export")
+POLL = 0.25
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def kib(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def mb(value_kib: int | None) -> float | None:
+    return None if value_kib is None else round(value_kib / 1024, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Consumers
+
+
+class Consumers:
+    """``processes`` × ``flask crm worker --workers threads``, stopped (by their own pids) on
+    exit; their peak memory read just before."""
+
+    def __init__(self, env: dict, folder: Path, processes: int = 1, threads: int = 1) -> None:
+        self.env, self.folder = env, folder
+        self.processes, self.threads = processes, threads
+        self.children: list[subprocess.Popen] = []
+        self.logs = []
+
+    def __enter__(self) -> Consumers:
+        for n in range(self.processes):
+            log_path = self.folder / f"worker-{n}.log"
+            out = open(log_path, "w")  # noqa: SIM115
+            self.logs.append((log_path, out))
+            self.children.append(subprocess.Popen(
+                [str(run.VENV_BIN / "flask"), "--app", "app", "crm", "worker", "--no-schedule",
+                 "--workers", str(self.threads)],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            ))
+        deadline = time.monotonic() + 120
+        for child, (log_path, _) in zip(self.children, self.logs, strict=True):
+            while "consumer started" not in log_path.read_text():
+                if child.poll() is not None:
+                    raise run.BenchError(f"the worker exited:\n{log_path.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise run.BenchError("a worker did not start within 120 s")
+                time.sleep(0.2)
+        time.sleep(0.5)  # its threads are polling the queue
+        self.idle = [mb(kib(c.pid, "VmRSS")) for c in self.children]
+        return self
+
+    def peaks(self) -> list[float | None]:
+        return [mb(kib(c.pid, "VmHWM")) for c in self.children]
+
+    def __exit__(self, *exc) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)  # Huey: finish the task in hand, then stop
+        for child in self.children:
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for _, out in self.logs:
+            out.close()
+
+
+# --------------------------------------------------------------------------------------------
+# One database
+
+
+class Bench:
+    def __init__(self, database: str, info: dict, args) -> None:
+        self.database, self.info, self.args = database, info, args
+        self.url = info["url"]
+        self.root = run.WORK / f"jobs-{database}"
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        self.base_env = {k: v for k, v in os.environ.items()
+                         if k not in ("REDIS_URL", "MAIL_SERVER", "CRM_JOBS_IMMEDIATE")}
+        self.base_env.update(DATABASE_URL=self.url, MAIL_BACKEND="outbox",
+                             PYTHONUNBUFFERED="1", FLASK_APP="app")
+        self.queue_file = self.root / "queue.huey"
+        from crm import create_app
+
+        self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.url,
+                               "CRM_QUEUE_FILE": str(self.queue_file),
+                               "CRM_JOBS_DIR": str(self.root / "bench-process-jobs"),
+                               "CRM_JOBS_IMMEDIATE": False, "REDIS_URL": None})
+        self.context = self.app.app_context()
+        self.context.push()
+        self._forget_unfinished()
+
+    def close(self) -> None:
+        from crm.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+        self.context.pop()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def use_folder(self, name: str) -> Path:
+        """A measure's own jobs folder and outbox, for its consumers (the queue file is the
+        database's, shared by the bench process and every consumer)."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.env = dict(self.base_env, CRM_QUEUE_FILE=str(self.queue_file),
+                        CRM_JOBS_DIR=str(folder / "jobs"),
+                        MAIL_OUTBOX_DIR=str(folder / "outbox"))
+        self.folder = folder
+        return folder
+
+    def _forget_unfinished(self) -> None:
+        """A bench run stopped part-way leaves jobs a new consumer would rescue; end them."""
+        from sqlalchemy import update
+
+        from crm.extensions import db
+        from crm.models import Job
+
+        ended = db.session.execute(update(Job).where(Job.status.in_(("queued", "running")))
+                                   .values(status="cancelled", error="bench: left over")
+                                   ).rowcount
+        db.session.commit()
+        if ended:
+            run.log(f"{self.database}: {ended} unfinished job(s) from an earlier run ended")
+
+    def owner(self):
+        from sqlalchemy import select
+
+        from crm.extensions import db
+        from crm.models import User
+
+        user = db.session.scalar(select(User).where(User.email == run.OWNER_EMAIL))
+        if user is None:
+            raise run.BenchError(f"No user {run.OWNER_EMAIL} in the bench database")
+        return user
+
+    def start(self, kind: str, title: str, items=None, params=None) -> int:
+        from crm.extensions import db
+        from crm.jobs import start_job
+        from crm.jobs.queue import enqueue
+
+        job = start_job(db.session, kind=kind, actor=self.owner(), title=title, params=params,
+                        items=items, enqueue=enqueue)
+        db.session.commit()
+        return job.id
+
+    def jobs(self, ids: list[int]) -> list[dict]:
+        from sqlalchemy import select
+
+        from crm.extensions import db
+        from crm.models import Job
+
+        with db.engine.connect() as conn:
+            rows = conn.execute(select(Job.__table__).where(Job.id.in_(ids))
+                                .order_by(Job.id)).mappings()
+            return [dict(row) for row in rows]
+
+    def run_jobs(self, starts: list, processes: int = 1, threads: int = 1,
+                 timeout: float = 3 * 3600) -> dict:
+        """Start fresh consumers, queue the jobs ``starts`` make, wait for them all to end."""
+        before = load()
+        with Consumers(self.env, self.folder, processes, threads) as consumers:
+            begun = time.perf_counter()
+            ids = [start() for start in starts]
+            queued = time.perf_counter() - begun
+            deadline = time.monotonic() + timeout
+            while True:
+                jobs = self.jobs(ids)
+                if all(j["status"] in ("done", "failed", "cancelled") for j in jobs):
+                    break
+                if time.monotonic() > deadline:
+                    raise run.BenchError(f"jobs {ids} did not end within {timeout:.0f} s")
+                if any(c.poll() is not None for c in consumers.children):
+                    raise run.BenchError("a worker exited while its jobs ran; see "
+                                         f"{self.folder}/worker-*.log")
+                time.sleep(POLL)
+            wall = time.perf_counter() - begun
+            peaks = consumers.peaks()
+            idle = consumers.idle
+        failed = [j for j in jobs if j["status"] != "done"]
+        if failed:
+            raise run.BenchError("; ".join(f"job {j['id']} {j['status']}: {j['error']}"
+                                           for j in failed))
+        started = min(j["started_at"] for j in jobs)
+        finished = max(j["finished_at"] for j in jobs)
+        return {
+            "jobs": [{"id": j["id"], "kind": j["kind"], "total": j["total"], "done": j["done"],
+                      "changed": j["changed"], "skipped": j["skipped"],
+                      "reasons": j["reasons"], "chunks": j["chunks"],
+                      "seconds": round((j["finished_at"] - j["started_at"]).total_seconds(), 2),
+                      "summary": j["summary"]} for j in jobs],
+            "consumers": {"processes": processes, "threads": threads},
+            "queue_seconds": round(queued, 2),
+            "wall_seconds": round(wall, 2),  # from the first commit to the last job seen ended
+            "run_seconds": round((finished - started).total_seconds(), 2),
+            "idle_rss_mb": idle,
+            "peak_rss_mb": peaks,
+            "load_before": before,
+            "load_after": load(),
+        }
+
+    # --- 1. statements by e-mail -------------------------------------------------------------
+
+    def eligible(self, n: int) -> list[int]:
+        from sqlalchemy import case, func, select
+
+        from crm.actions.bulk import CHANGE
+        from crm.actions.statement_run import EMAIL_SKIPS
+        from crm.extensions import db
+        from crm.models import Customer
+
+        middle = db.session.scalar(select(func.max(Customer.id))) // 2
+        ids = list(db.session.scalars(
+            select(Customer.id).where(Customer.id >= middle,
+                                      case(*EMAIL_SKIPS, else_=CHANGE) == CHANGE)
+            .order_by(Customer.id).limit(n)))
+        db.session.rollback()
+        if len(ids) < n:
+            raise run.BenchError(f"only {len(ids):,} customers may be e-mailed")
+        return ids
+
+    def statements(self) -> dict:
+        from sqlalchemy import select
+
+        from crm.models import Customer
+
+        n = self.args.statements
+        ids = self.eligible(n)
+        half = n // 2
+        result = {"customers": n, "first_id": ids[0], "last_id": ids[-1], "variants": {}}
+
+        def job(chosen: list[int], label: str):
+            return lambda: self.start("email_statements", f"Bench: e-mail {label}",
+                                      items=select(Customer.id).where(Customer.id.in_(chosen)))
+
+        variants = {
+            "one_job_one_consumer": ([job(ids, f"{n:,} statements")], 1, 1),
+            "two_jobs_two_processes": ([job(ids[:half], "first half"),
+                                        job(ids[half:], "second half")], 2, 1),
+            "two_jobs_one_process_two_threads": ([job(ids[:half], "first half"),
+                                                  job(ids[half:], "second half")], 1, 2),
+            # what a second consumer does for a single job: nothing (it runs on one of them)
+            "one_job_two_processes": ([job(ids, f"{n:,} statements")], 2, 1),
+        }
+        for name, (starts, processes, threads) in variants.items():
+            if self.args.variants and name not in self.args.variants:
+                continue
+            folder = self.use_folder(f"statements-{name}")
+            run.log(f"{self.database}: statements, {name} ({n:,} customers)")
+            figures = self.run_jobs(starts, processes, threads)
+            sent = sum(j["changed"] for j in figures["jobs"])
+            files = sum(1 for _ in (folder / "outbox").rglob("*") if _.is_file()) \
+                if (folder / "outbox").exists() else 0
+            figures.update(sent=sent, outbox_files=files,
+                           per_minute=round(sent / figures["run_seconds"] * 60, 1),
+                           per_minute_wall=round(sent / figures["wall_seconds"] * 60, 1))
+            run.log(f"  sent {sent:,} ({files:,} files in the outbox) in "
+                    f"{figures['run_seconds']} s: {figures['per_minute']}/min; peak RSS "
+                    f"{figures['peak_rss_mb']} MB; load {figures['load_after']}")
+            result["variants"][name] = figures
+            shutil.rmtree(folder / "outbox", ignore_errors=True)
+        return result
+
+    # --- 2. bulk set dormant -------------------------------------------------------------------
+
+    def dormant(self) -> dict:
+        from sqlalchemy import func, select
+
+        from crm.extensions import db
+        from crm.models import AuditEvent, Customer
+
+        n = self.args.dormant
+        session = db.session
+        active = (Customer.status == "active") & Customer.merged_into_id.is_(None)
+        counts_before = dict(session.execute(
+            select(Customer.status, func.count()).group_by(Customer.status)).all())
+        last = session.scalar(select(Customer.id).where(active).order_by(Customer.id)
+                              .offset(n - 1).limit(1))
+        if last is None:
+            raise run.BenchError(f"fewer than {n:,} active customers")
+        before = session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+        session.rollback()
+        self.use_folder("dormant")
+        run.log(f"{self.database}: set {n:,} customers dormant (ids up to {last:,}) as a job")
+        dormant = self.run_jobs([lambda: self.start(
+            "bulk_set_dormant", f"Bench: set {n:,} customers dormant",
+            items=select(Customer.id).where(active, Customer.id <= last),
+            params={"verb": "set_dormant", "form": {}})])
+        job = dormant["jobs"][0]
+        dormant["per_second"] = round(job["changed"] / dormant["run_seconds"], 1)
+        run.log(f"  {job['summary']} in {dormant['run_seconds']} s "
+                f"({dormant['per_second']:,}/s); peak RSS {dormant['peak_rss_mb']} MB")
+        those = select(AuditEvent.subject_id).where(
+            AuditEvent.id > before, AuditEvent.verb == "set_dormant",
+            AuditEvent.subject_type == "Customer", AuditEvent.subject_id.is_not(None))
+        self.use_folder("reactivate")
+        run.log(f"{self.database}: reactivate them as a job")
+        back = self.run_jobs([lambda: self.start(
+            "bulk_reactivate", f"Bench: reactivate {n:,} customers", items=those,
+            params={"verb": "reactivate", "form": {}})])
+        job = back["jobs"][0]
+        back["per_second"] = round(job["changed"] / back["run_seconds"], 1)
+        run.log(f"  {job['summary']} in {back['run_seconds']} s ({back['per_second']:,}/s)")
+        counts_after = dict(session.execute(
+            select(Customer.status, func.count()).group_by(Customer.status)).all())
+        session.rollback()
+        if counts_after != counts_before:
+            raise run.BenchError(f"customers by status before {counts_before}, after "
+                                 f"{counts_after}: not restored")
+        self.vacuum()
+        return {"customers": n, "set_dormant": dormant, "reactivate": back,
+                "status_counts": counts_before}
+
+    def vacuum(self) -> None:
+        from sqlalchemy import text
+
+        from crm.extensions import db
+
+        if db.engine.dialect.name != "postgresql":
+            return
+        run.log(f"{self.database}: VACUUM ANALYZE (untimed)")
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("customer", "work_address", "note", "audit_event", "job_item", "job"):
+                conn.execute(text(f"VACUUM ANALYZE {table}"))
+
+    # --- 3. import of work addresses ------------------------------------------------------------
+
+    def import_rows(self) -> dict:
+        from crm.jobs import KINDS
+
+        if "import_work_addresses" not in KINDS:
+            return {"missing": "no import_work_addresses kind of job in this version"}
+        return self._import(KINDS["import_work_addresses"])
+
+    def import_csv(self, path: Path, rows: int) -> list[str]:
+        """``rows`` work addresses of customers spread over the table (references that exist)."""
+        from sqlalchemy import func, select
+
+        from crm.extensions import db
+        from crm.models import Customer
+
+        top = db.session.scalar(select(func.max(Customer.id)))
+        step = max(1, top // rows)
+        references = list(db.session.scalars(
+            select(Customer.reference).where(Customer.merged_into_id.is_(None),
+                                             Customer.id % step == 0)
+            .order_by(Customer.id).limit(rows)))
+        db.session.rollback()
+        while len(references) < rows:
+            references += references[:rows - len(references)]
+        header = ["customer_reference", "label", "address_line_1", "address_line_2", "town",
+                  "postcode", "country", "phone", "email"]
+        streets = ("High Street", "Station Road", "Church Lane", "Mill Road", "Park Avenue")
+        towns = (("Leeds", "LS1 4AP"), ("Manchester", "M1 1AE"), ("Bristol", "BS1 4DJ"),
+                 ("York", "YO1 7HH"), ("Norwich", "NR2 1NH"))
+        with open(path, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            for n, reference in enumerate(references):
+                town, postcode = towns[n % len(towns)]
+                writer.writerow([reference, f"Site {n % 7 + 1}",
+                                 f"{n % 300 + 1} {streets[n % len(streets)]}",
+                                 f"Unit {n % 40 + 1}" if n % 3 == 0 else "", town, postcode,
+                                 "GB", f"0113 496 {n % 10000:04d}",
+                                 f"site{n}@work.example.com"])
+        return header
+
+    def _import(self, kind) -> dict:  # filled in once the import kind exists
+        return {"missing": "the bench does not know how to start this import yet"}
+
+    # --- 4. exports -------------------------------------------------------------------------
+
+    def export(self) -> dict:
+        from crm.jobs import KINDS
+
+        result = {}
+        for name in ("export_csv", "export_xlsx"):
+            if name not in KINDS:
+                result[name] = {"missing": f"no {name} kind of job in this version"}
+                continue
+            result[name] = self._export(name)
+        return result
+
+    def _export(self, name: str) -> dict:  # filled in once the export kinds exist
+        return {"missing": "the bench does not know how to start this export yet"}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def write(results: Path, database: str, size: int, info: dict, measured: dict) -> Path:
+    path = results / f"jobs-{database}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(database=database, size=size,
+                seed={"seed": info["seed"], "seconds": info["seed_seconds"],
+                      "seeded_at": info["seeded_at"]},
+                environment=run.environment())
+    for name, figures in measured.items():
+        figures["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        data[name] = figures
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"],
+                        default=["sqlite"])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg-url", default=run.PG_DEFAULT)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the databases bench/run.py seeded before (same size, seed)")
+    parser.add_argument("--only", nargs="+", choices=MEASURES, default=list(MEASURES))
+    parser.add_argument("--statements", type=int, default=600,
+                        help="customers e-mailed in each statement variant")
+    parser.add_argument("--variants", nargs="*", default=None,
+                        help="statement variants to run (default: all four)")
+    parser.add_argument("--dormant", type=int, default=500_000)
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--results", type=Path, default=run.RESULTS,
+                        help="folder of jobs-<database>.json (a trial run: somewhere else)")
+    args = parser.parse_args(argv)
+    failures = 0
+    for database in args.databases:
+        info = run.prepare(database, args.size, args.seed, args.pg_url, args.reuse)
+        bench = Bench(database, info, args)
+        measured: dict = {}
+        try:
+            for name in args.only:
+                try:
+                    measured[name] = {"statements": bench.statements, "dormant": bench.dormant,
+                                      "import": bench.import_rows,
+                                      "export": bench.export}[name]()
+                except run.BenchError as error:
+                    run.log(f"{database} {name}: FAILED: {error}")
+                    failures += 1
+                finally:
+                    if measured:
+                        write(args.results, database, args.size, info, measured)
+        finally:
+            bench.close()
+        path = write(args.results, database, args.size, info, measured)
+        run.log(f"{database}: {path}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    in_venv = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
+    if not in_venv and (run.VENV_BIN / "python").exists() and not os.environ.get("CRM_BENCH_VENV"):
+        os.environ["CRM_BENCH_VENV"] = "1"
+        os.execv(str(run.VENV_BIN / "python"), [str(run.VENV_BIN / "python"), *sys.argv])
+    sys.exit(main())
