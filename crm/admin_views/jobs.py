@@ -20,6 +20,8 @@ from sqlalchemy import select
 
 from crm import formatting
 from crm.admin_views.access import RolePage, require
+from crm.admin_views.record_links import kind_of, ref_url
+from crm.audit_sentences import Ref
 from crm.extensions import db
 from crm.jobs import KINDS, jobs_folder, request_cancel, start_job, visible_to
 from crm.models import Job, User
@@ -66,6 +68,12 @@ class JobsView(RolePage):
         if job is None:
             abort(404)
         return job
+
+    def reference_url(self, reference) -> str | None:
+        """A skipped item's reference ("C-000123") as a link to the record, when it is one
+        and the role has its screen; anything else stays text."""
+        model = kind_of(str(reference))
+        return ref_url(self.role, Ref(str(reference), model)) if model else None
 
     def may_cancel(self, job: Job) -> bool:
         if job.finished:
@@ -135,6 +143,10 @@ class JobsView(RolePage):
             id=job.id, status=job.status, status_label=STATUS_LABELS.get(job.status, job.status),
             done=job.done, total=job.total, percent=job.percent, changed=job.changed,
             skipped=job.skipped, summary=job.summary, error=job.error,
+            # The same numbers as the page writes them ("1,234"), for the script to show.
+            text={name: formatting.number(value) if value is not None else ""
+                  for name, value in (("done", job.done), ("total", job.total),
+                                      ("changed", job.changed), ("skipped", job.skipped))},
             finished=job.status in FINISHED, cancel_requested=job.cancel_requested,
             started=formatting.moment(job.started_at),
             finished_at=formatting.moment(job.finished_at),
