@@ -47,6 +47,7 @@ def make_huey(app: Flask):
 
 def init_app(app: Flask) -> None:
     import crm.jobs.customers  # noqa: F401  (registers the kinds of job)
+    import crm.jobs.imports  # noqa: F401
     import crm.jobs.ledger  # noqa: F401
 
     huey = make_huey(app)
