@@ -19,12 +19,20 @@ from crm.models import Job
 def worker(workers: int, no_schedule: bool) -> None:
     """Run a job consumer: statement runs, large bulk actions, exports, imports and the
     nightly ageing happen here. Stop it with Ctrl+C (it finishes the chunk in hand)."""
+    import logging
+
     from crm.jobs.queue import consumer
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
     app = current_app._get_current_object()
-    where = app.config.get("REDIS_URL") or "the SQLite queue in the instance folder"
-    click.echo(f"Job worker: {workers} at a time, queue on {where}"
-               + ("" if no_schedule else ", keeping the schedule") + ".")
+    if app.config.get("REDIS_URL"):
+        where = f"Redis ({app.config.get('CRM_QUEUE_NAME', 'crm')!r})"
+    else:
+        where = f"the SQLite file {app.config.get('CRM_QUEUE_FILE') or 'instance/jobs.huey'}"
+    click.echo(f"Job worker: {workers} at a time, queue in {where}"
+               + ("" if no_schedule else ", keeping the schedule") + ". Ctrl+C stops it "
+               "after the chunk in hand.")
     consumer(app, workers=workers, schedule=not no_schedule).run()
 
 

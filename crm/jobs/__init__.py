@@ -31,10 +31,19 @@ from crm.after_commit import after_commit
 from crm.models import Job, JobItem, User
 from crm.permissions import can
 
+# Where an application keeps its queue (crm.jobs.queue) and the task that runs a job.
+QUEUE_EXTENSION = "crm_huey"
+RUN_TASK = QUEUE_EXTENSION + "_run"
+
 # Selections at most this big run inside the request, as they always did; past it they
 # become a job (CRM_JOB_THRESHOLD).
 DEFAULT_THRESHOLD = 1_000
 SAMPLE = 200  # skipped items a job lists by reference; the counts are exact
+
+
+class Superseded(Exception):
+    """Another consumer moved the job on (or claimed its item) while this one worked on the
+    same chunk: this one rolls back and stops."""
 
 
 @dataclass

@@ -15,12 +15,13 @@ E-mail is the one thing a transaction cannot take back. A statement e-mail job w
 customer per chunk: it first commits a *claim* on the customer (``job_item.state``), then
 sends, then commits the chunk. A run that resumes after a crash finds at most one customer
 claimed and not recorded: it looks for that message in the outbox (the message carries a
-Message-ID made from the job and the customer) and counts it sent if it is there; with an
-SMTP server, which cannot be asked, it skips the customer with the reason, rather than risk
-a second e-mail.
+Message-ID made from the job and the customer) and counts it sent if it is there, or sends
+it if it is not (an outbox file appears whole or not at all); with an SMTP server, which
+cannot be asked, it skips the customer with the reason, rather than risk a second e-mail.
 """
 
 import os
+import secrets
 import zipfile
 from collections import Counter
 from datetime import date
@@ -34,6 +35,7 @@ from crm.jobs import (
     Chunk,
     Context,
     Kind,
+    Superseded,
     chunk_size,
     items_select,
     next_items,
@@ -41,6 +43,7 @@ from crm.jobs import (
     set_result,
 )
 from crm.models import Customer, Job, JobItem
+from crm.models.audit import record
 
 
 # --- the bulk actions, as the customer list and the jobs both call them -----------------------
@@ -225,7 +228,8 @@ def _zip_chunk(session: Session, job: Job, context: Context) -> Chunk:
     if not ids:
         return Chunk(cursor=job.cursor, last=True)
     part = context.path(f"part-{ids[0]:012d}.zip")
-    draft = part.with_suffix(".tmp")
+    # Each writer its own draft: two consumers on one chunk must not write into one file.
+    draft = part.with_name(f".{part.name}.{secrets.token_hex(4)}.tmp")
     with open(draft, "wb") as out:
         result = statements_zip(session, selection=items_select(job, ids),
                                 actor=context.actor, out=out, as_of=_as_of(job),
@@ -238,20 +242,27 @@ def _zip_chunk(session: Session, job: Job, context: Context) -> Chunk:
 
 
 def _zip_finish(session: Session, job: Job, context: Context) -> str:
-    """Join the parts into one ZIP, one PDF at a time; then remove the parts."""
+    """Join the parts into one ZIP, one PDF at a time; then remove the parts. The ZIP is
+    renamed into place only once whole, so if it exists the join was done (a finish cut
+    short after that only removes the parts left)."""
     day = job.params.get("as_of") or date.today().isoformat()
     final = context.path(f"statements-{day}.zip")
     parts = sorted(context.folder.glob("part-*.zip"))
-    if parts or not final.exists():
-        draft = final.with_suffix(".tmp")
+    if not final.exists():
+        draft = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+        seen: set[str] = set()
         with zipfile.ZipFile(draft, "w", compression=zipfile.ZIP_DEFLATED) as joined:
             for part in parts:
                 with zipfile.ZipFile(part) as piece:
                     for name in piece.namelist():
-                        joined.writestr(name, piece.read(name))
+                        if name not in seen:
+                            seen.add(name)
+                            joined.writestr(name, piece.read(name))
         os.replace(draft, final)
-        for part in parts:
-            part.unlink()
+    for part in parts:
+        part.unlink(missing_ok=True)
+    for draft in context.folder.glob(".part-*.tmp"):  # left by a chunk cut short
+        draft.unlink(missing_ok=True)
     set_result(job, context, final, name=final.name, mimetype="application/zip")
     n = f"{job.changed:,} statement{'' if job.changed == 1 else 's'}"
     skipped = f"; {job.skipped:,} skipped (merged into another customer)" if job.skipped else ""
@@ -282,20 +293,33 @@ def _email_chunk(session: Session, job: Job, context: Context) -> Chunk:
     if not ids:
         return Chunk(cursor=job.cursor, last=True)
     [customer_id] = ids
+    key = message_key(job.id, customer_id)
     item = session.get(JobItem, (job.id, customer_id))
-    if item.state == CLAIMED:  # a run before this one died while sending it
-        found = mail.find_sent(message_key(job.id, customer_id), config=context.config)
-        if found is None:
+    if item.state == CLAIMED:  # a run before this one stopped while sending it
+        found = mail.find_sent(key, config=context.config)
+        if found is not None:  # it went: record it as the interrupted run would have
+            index_sent(session, customer_id=customer_id, kind="statement", sent=found)
+            record(session, actor=context.actor, verb="email_statements",
+                   subject_type="Customer", subject_id=customer_id,
+                   details={"count": 1, "skipped": 0, "as_of": _as_of_day(job),
+                            "found_in_outbox": found})
+            session.flush()
+            return Chunk(cursor=customer_id, processed=1, changed=1)
+        if context.config.get("MAIL_BACKEND") == "smtp":  # the server cannot be asked
             reference = session.get(Customer, customer_id).reference
             return Chunk(cursor=customer_id, processed=1, skips=[(reference, IN_DOUBT)])
-        index_sent(session, customer_id=customer_id, kind="statement", sent=found)
-        return Chunk(cursor=customer_id, processed=1, changed=1)
-    # Claim it where a crash cannot take the claim back: its own commit, before sending.
-    session.execute(update(JobItem).where(JobItem.job_id == job.id,
-                                          JobItem.item_id == customer_id)
-                    .values(state=CLAIMED))
-    session.commit()
-    key = message_key(job.id, customer_id)
+        # Not in the outbox: never written (a message appears there whole), so send it.
+    else:
+        # Claim it where a crash cannot take the claim back: its own commit, before
+        # sending. Another consumer that claimed it first makes this one stand down.
+        claimed = session.execute(
+            update(JobItem).where(JobItem.job_id == job.id, JobItem.item_id == customer_id,
+                                  JobItem.state.is_(None))
+            .values(state=CLAIMED).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            session.rollback()
+            raise Superseded
+        session.commit()
     result = email_statements(
         session, selection=items_select(job, ids), actor=context.actor, as_of=_as_of(job),
         send=lambda message: mail.send(message.keyed(key), config=context.config))
@@ -308,6 +332,10 @@ def _email_chunk(session: Session, job: Job, context: Context) -> Chunk:
         raise mail.MailError(result.message)
     session.flush()
     return _chunk_of(result, ids, last=False)
+
+
+def _as_of_day(job: Job) -> str:
+    return job.params.get("as_of") or date.today().isoformat()
 
 
 def _email_finish(session: Session, job: Job, context: Context) -> str:

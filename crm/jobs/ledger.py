@@ -3,8 +3,11 @@ refresh of loyalty scores, the ledger check (started from Settings → Jobs, it 
 difference on its page) and the daily removal of old job files. The CLI commands of the
 same names stay; these are the same functions run as jobs."""
 
+import os
+import re
 import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +19,7 @@ from crm.models.base import utcnow
 
 LOYALTY_CHUNK = 50_000  # customer ids per chunk of the loyalty refresh
 LISTED = 200  # differences a ledger check lists on its page
+FOLDER = re.compile(r"job-\d{1,12}")  # crm.jobs.job_folder
 
 
 def _age_chunk(session: Session, job: Job, context: Context) -> Chunk:
@@ -79,21 +83,35 @@ CHECK_LEDGER = register(Kind(name="check_ledger", label="Check the ledger",
 
 
 def _cleanup_chunk(session: Session, job: Job, context: Context) -> Chunk:
+    """Remove the folders of jobs that ended more than ``CRM_JOB_FILES_DAYS`` ago (a ZIP, an
+    export, or the parts a failed or cancelled run left) and of jobs no longer on record;
+    the jobs that had a result file say it was removed."""
     days = int(context.config.get("CRM_JOB_FILES_DAYS", 7))
     before = utcnow() - timedelta(days=days)
-    old = list(session.scalars(select(Job).where(
-        Job.finished_at < before, Job.result_path.is_not(None))))
     root = jobs_folder(context.config)
-    for finished in old:
-        shutil.rmtree(root / f"job-{finished.id}", ignore_errors=True)
-        finished.result_path = None
-        finished.summary = (finished.summary or "") + " Its file was removed after " \
-            f"{days} days."
-    return Chunk(cursor=0, processed=len(old), changed=len(old), last=True)
+    try:
+        folders = {int(entry.name[4:]): Path(entry.path) for entry in os.scandir(root)
+                   if entry.is_dir() and FOLDER.fullmatch(entry.name)}
+    except FileNotFoundError:
+        folders = {}
+    rows = {row.id: row for row in session.scalars(
+        select(Job).where(Job.id.in_(list(folders))))} if folders else {}
+    removed = 0
+    for job_id, folder in sorted(folders.items()):
+        row = rows.get(job_id)
+        if row is not None and not (row.finished and row.finished_at is not None
+                                    and row.finished_at < before):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+        if row is not None and row.result_path is not None:
+            row.result_path = None
+            row.summary = (row.summary or "") + f" Its file was removed after {days} days."
+    return Chunk(cursor=0, processed=len(folders), changed=removed, last=True)
 
 
 def _cleanup_finish(session: Session, job: Job, context: Context) -> str:
-    return f"Removed the files of {job.changed:,} job(s) finished more than " \
+    return f"Removed the files of {job.changed:,} job(s) ended more than " \
         f"{context.config.get('CRM_JOB_FILES_DAYS', 7)} days ago."
 
 

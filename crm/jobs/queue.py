@@ -13,8 +13,8 @@ message lost with a killed consumer is not a job lost: ``rescue`` (when a consum
 then every minute) queues again any job whose consumer has stopped beating.
 
 Schedule (a consumer started with ``--no-schedule`` leaves it to another): the ledger's
-overdue figures re-aged nightly, the loyalty scores refreshed nightly, old job files removed
-daily, stranded jobs rescued every minute.
+overdue figures re-aged nightly, the loyalty scores refreshed nightly, the home page's costly
+counts made nightly, old job files removed daily, stranded jobs rescued every minute.
 """
 
 import logging
@@ -26,12 +26,12 @@ from huey import RedisHuey, SqliteHuey, crontab
 from sqlalchemy import or_, select, update
 
 from crm.extensions import db
-from crm.jobs import KINDS, start_job
+from crm.jobs import KINDS, QUEUE_EXTENSION, RUN_TASK, start_job
 from crm.models import Job
 from crm.models.base import utcnow
 
 log = logging.getLogger("crm.jobs")
-EXTENSION = "crm_huey"
+EXTENSION = QUEUE_EXTENSION
 
 
 def make_huey(app: Flask):
@@ -42,6 +42,7 @@ def make_huey(app: Flask):
     if redis_url and not immediate:
         return RedisHuey(name, url=redis_url, results=False)
     path = Path(config.get("CRM_QUEUE_FILE") or Path(app.instance_path) / "jobs.huey")
+    path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(path), results=False, immediate=immediate)
 
 
@@ -75,12 +76,17 @@ def init_app(app: Flask) -> None:
         with app.app_context():
             scheduled("refresh_loyalty", "Refresh loyalty scores (nightly)")
 
+    @huey.periodic_task(crontab(minute="50", hour="2"), name="count_figures")
+    def nightly_counts() -> None:
+        with app.app_context():
+            scheduled("count_figures", "Count the home page's figures (nightly)")
+
     @huey.periodic_task(crontab(minute="20", hour="3"), name="remove_old_job_files")
     def daily_cleanup() -> None:
         with app.app_context():
             scheduled("remove_old_job_files", "Remove old job files (daily)")
 
-    app.extensions[EXTENSION + "_run"] = run
+    app.extensions[RUN_TASK] = run
 
 
 def huey_of(app: Flask | None = None):
@@ -89,7 +95,7 @@ def huey_of(app: Flask | None = None):
 
 def enqueue(job_id: int) -> None:
     """Hand job ``job_id`` to the queue (what ``start_job`` calls after its commit)."""
-    current_app.extensions[EXTENSION + "_run"](job_id)
+    current_app.extensions[RUN_TASK](job_id)
 
 
 def scheduled(kind: str, title: str) -> int | None:
@@ -132,8 +138,21 @@ def rescue() -> list[int]:
 
 
 def consumer(app: Flask, *, workers: int = 1, schedule: bool = True):
-    """A Huey consumer for ``app`` (``flask crm worker``), after rescuing stranded jobs."""
+    """A Huey consumer for ``app`` (``flask crm worker``), after rescuing stranded jobs.
+    Asked to stop (Ctrl+C, SIGTERM), it tells the jobs in hand to stop at their chunk
+    boundary and go back to the queue, so stopping never waits for a whole job."""
+    from crm.jobs.runner import stop_at_chunk_boundary
+
     with app.app_context():
         rescue()
-    return huey_of(app).create_consumer(workers=workers, periodic=schedule, worker_type="thread",
-                                        initial_delay=0.1, max_delay=2.0, backoff=1.15)
+    made = huey_of(app).create_consumer(workers=workers, periodic=schedule,
+                                        worker_type="thread", initial_delay=0.1,
+                                        max_delay=2.0, backoff=1.15)
+    stop = made.stop
+
+    def stop_after_the_chunk(graceful: bool = False) -> None:
+        stop_at_chunk_boundary()
+        stop(graceful=graceful)
+
+    made.stop = stop_after_the_chunk
+    return made

@@ -13,9 +13,13 @@ A chunk that raises is retried (``MAX_ATTEMPTS`` in all, ``CRM_JOB_RETRY_DELAY``
 apart); then the job fails with a sentence, and its summary says how far it got: finished
 chunks stay done. An ``ActionError`` is a refusal, not an accident, and fails the job at
 once. A cancel asked for on the job's page is seen at the next chunk boundary.
+
+A worker asked to stop (Ctrl+C: ``stop_at_chunk_boundary``) lets each job in hand finish its
+chunk, puts it back in the queue and returns, so the next worker continues it at once.
 """
 
 import logging
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -26,16 +30,31 @@ from sqlalchemy.orm import Session
 
 from crm.actions import ActionError
 from crm.extensions import db
-from crm.jobs import KINDS, SAMPLE, Chunk, Context, Job, forget_items, job_folder
+from crm.jobs import (
+    KINDS,
+    RUN_TASK,
+    SAMPLE,
+    Chunk,
+    Context,
+    Job,
+    Superseded,
+    forget_items,
+    job_folder,
+)
 from crm.models import User
 from crm.models.base import utcnow
 
 log = logging.getLogger("crm.jobs")
 MAX_ATTEMPTS = 3
+STOPPING = threading.Event()  # set when the worker is asked to stop (Ctrl+C)
+
+__all__ = ["MAX_ATTEMPTS", "STOPPING", "Superseded", "run_job", "stop_at_chunk_boundary"]
 
 
-class Superseded(Exception):
-    """Another consumer moved the job on while this one worked on the same chunk."""
+def stop_at_chunk_boundary() -> None:
+    """Ask every job running in this process to stop after its chunk in hand and go back to
+    the queue (what ``flask crm worker`` does on Ctrl+C)."""
+    STOPPING.set()
 
 
 def run_job(job_id: int) -> str | None:
@@ -57,10 +76,13 @@ def run_job(job_id: int) -> str | None:
         delay = float(config.get("CRM_JOB_RETRY_DELAY", 2))
         while True:
             session.refresh(job)
-            if job.cancel_requested:
+            finishing = bool((job.state or {}).get("finishing"))
+            if job.cancel_requested and not finishing:
                 return _end(session, job, "cancelled", summary=_so_far(job, "Cancelled"))
+            if STOPPING.is_set():
+                return _put_back(session, job)
             try:
-                if not job.state.get("finishing"):
+                if not finishing:
                     started_from = job.cursor
                     chunk = kind.run_chunk(session, job, context)
                     _record(session, job, chunk, started_from)
@@ -69,7 +91,6 @@ def run_job(job_id: int) -> str | None:
                         continue
                 summary = kind.finish(session, job, context) if kind.finish else _so_far(
                     job, "Done")
-                forget_items(session, job.id)
                 return _end(session, job, "done", summary=summary)
             except Superseded:
                 session.rollback()
@@ -137,8 +158,22 @@ def _record(session: Session, job: Job, chunk: Chunk, started_from: int) -> None
     session.expire(job)
 
 
+def _put_back(session: Session, job: Job) -> None:
+    """The worker is stopping: the job goes back to the queue as it stands (its finished
+    chunks committed), for the next worker to continue."""
+    job.status = "queued"
+    job.heartbeat_at = None
+    session.commit()
+    log.info("Job %s: the worker is stopping; queued again after %s chunk(s).", job.id,
+             job.chunks)
+    current_app.extensions[RUN_TASK](job.id)  # crm.jobs.queue.enqueue
+
+
 def _end(session: Session, job: Job, status: str, *, summary: str | None = None,
          error: str | None = None) -> str:
+    """The job's end, whatever it is: its items are no longer needed (a failed or cancelled
+    job is not resumed; people start a new one for what was left)."""
+    forget_items(session, job.id)
     job.status = status
     job.finished_at = utcnow()
     job.heartbeat_at = job.finished_at
