@@ -199,6 +199,8 @@ def load_config(instance_path: str) -> dict:
         "CRM_JOB_FILES_DAYS": int(os.environ.get("CRM_JOB_FILES_DAYS", 7)),
         # Selections bigger than this run as a job instead of inside the request.
         "CRM_JOB_THRESHOLD": int(os.environ.get("CRM_JOB_THRESHOLD", 1_000)),
+        # Exports of more rows than this (CSV, XLSX) are made by a job, not in the request.
+        "CRM_EXPORT_THRESHOLD": int(os.environ.get("CRM_EXPORT_THRESHOLD", 10_000)),
         # A running job whose consumer has not reported for this long is queued again.
         "CRM_JOB_STALE_SECONDS": float(os.environ.get("CRM_JOB_STALE_SECONDS", 120)),
         "CRM_JOB_RETRY_DELAY": float(os.environ.get("CRM_JOB_RETRY_DELAY", 2)),

@@ -1,4 +1,4 @@
-"""List pages that stay fast at a million rows, and the CSV export built on the same query.
+"""List pages that stay fast at a million rows (their exports: ``crm.admin_views.exports``).
 
 - Paging is a deferred join: the page's ids come from an index-only walk, then only those
   rows are loaded, with their relationships (one statement per relationship, whatever the
@@ -9,12 +9,8 @@
   (column, id) indexes serve them. A ``?sort=`` on a column that is not sortable here is
   ignored, so it reveals nothing.
 - A search in the default order is read in the order its index gives (no sort of matches).
-- Export streams the same query, eager-loaded, with every text cell neutralised against
-  spreadsheet formulas.
+- Exports (CSV, XLSX; ``crm.admin_views.exports``) read the same query, eager-loaded.
 """
-
-from datetime import date
-from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, nulls_last, select
@@ -25,22 +21,6 @@ from crm.extensions import db
 
 # The furthest page a list goes to (a million rows at the largest page size is 10,000).
 MAX_PAGE = 1_000_000
-# What makes a spreadsheet read a cell as a formula: = + - @, and their full-width forms,
-# which spreadsheets fold to the same characters.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-# Skipped by spreadsheets before the first character that counts.
-LEADING_BLANKS = " \t\r\n\u00a0\u3000"
-
-
-def neutralise_formula(value):
-    """A cell that a spreadsheet would run as a formula (= + - @ or their full-width forms,
-    also after leading spaces or line breaks, and any cell starting with a tab or a line
-    break) is made plain text with a leading apostrophe."""
-    if not isinstance(value, str) or not value:
-        return value
-    if value[0] in "\t\r\n" or value.lstrip(LEADING_BLANKS).startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
 
 
 class PagedList:
@@ -163,21 +143,3 @@ class PagedList:
         )
         position = {key: index for index, key in enumerate(ids)}
         return count, sorted(rows, key=lambda row: position[row.id])
-
-    # --- export: streamed, eager-loaded, formula-safe ----------------------------------
-    def _export_data(self):
-        view_args = self._get_list_extra_args()
-        sort = self._get_column_by_idx(view_args.sort)
-        _, query = self._list_query(
-            sort[0] if sort else None, view_args.sort_desc, view_args.search, view_args.filters
-        )
-        query = query.options(*self.eager_options())
-        if self.export_max_rows:
-            query = query.limit(self.export_max_rows)
-        return None, query.yield_per(1000)
-
-    def get_export_value(self, model, name):
-        value = super().get_export_value(model, name)
-        if isinstance(getattr(model, name, None), Decimal | int | date):
-            return value  # a number or a date, typed by us: -12.50 stays a number
-        return neutralise_formula(value)

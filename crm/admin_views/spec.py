@@ -39,6 +39,7 @@ from crm.admin_views.adapters import (
     record_id,
     record_ids,
 )
+from crm.admin_views.exports import ExportMixin
 from crm.admin_views.filters import FilterConverter
 from crm.admin_views.formatters import is_money_column, money_format
 from crm.admin_views.forms import CrmModelConverter
@@ -76,7 +77,7 @@ def _item_name(item) -> str:
     return getattr(column, "key", None) or getattr(column, "name", None) or str(column)
 
 
-class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
+class CrmModelView(RoleAccess, ListSettingsMixin, ExportMixin, PagedList, ModelView):
     """A spec: configure it like any ModelView, with every surface listed explicitly.
 
     ``capability`` says who gets the view at all; ``create_capability``,
@@ -94,8 +95,7 @@ class CrmModelView(RoleAccess, ListSettingsMixin, PagedList, ModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
     can_view_details = True
-    can_export = True
-    export_types = ["csv"]
+    can_export = True  # CSV and XLSX (ExportMixin.export_types)
     export_max_rows = 0
     column_display_pk = False
     column_auto_select_related = True

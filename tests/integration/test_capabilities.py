@@ -79,6 +79,8 @@ UNMARKED = {
     "save_filter_view": "the user's own saved filter of a list they can open (gated by the "
                         "view's capability); only that list's own query arguments",
     "delete_filter_view": "deletes only the signed-in user's own saved filter",
+    "export": "Flask-Admin's export with XLSX and export jobs (crm.admin_views.exports): "
+              "gated like it, by the view's capability, with the role's export columns",
 }
 BUILT_IN = {name for _, name, _ in ModelView._urls}
 
