@@ -32,8 +32,11 @@ and ready, VmHWM (its peak, from start-up) just before it is stopped.
    ``bulk_set_dormant`` job, then the same customers reactivated by a ``bulk_reactivate``
    job (also timed), so later measures start from the same customers (their audit rows stay;
    PostgreSQL is vacuumed afterwards, untimed).
-3. **Import** of ``--import-rows`` work addresses from a CSV whose customer references exist
-   in the database (``import_work_addresses``), when that kind exists.
+3. **Import** of ``--import-rows`` new work addresses from a CSV whose customer references
+   exist in the database (``import_work_addresses``; ``--import-dry-run``: a dry run is timed
+   first). The file is staged untimed-by-the-job (``crm.actions.imports.stage``, what the
+   upload does) and its staging time recorded; the work addresses made are deleted again
+   afterwards (untimed).
 4. **Export** of every customer as CSV and as XLSX (``export_csv`` / ``export_xlsx``), when
    those kinds exist: time, rows per second, file size and the consumer's peak memory.
 
@@ -405,8 +408,9 @@ class Bench:
             return {"missing": "no import_work_addresses kind of job in this version"}
         return self._import(KINDS["import_work_addresses"])
 
-    def import_csv(self, path: Path, rows: int) -> list[str]:
-        """``rows`` work addresses of customers spread over the table (references that exist)."""
+    def import_csv(self, path: Path, rows: int) -> int:
+        """``rows`` new work addresses of live customers spread over the table (references
+        that exist), each with a first line and postcode no other row has."""
         from sqlalchemy import func, select
 
         from crm.extensions import db
@@ -416,30 +420,78 @@ class Bench:
         step = max(1, top // rows)
         references = list(db.session.scalars(
             select(Customer.reference).where(Customer.merged_into_id.is_(None),
+                                             Customer.redacted_at.is_(None),
                                              Customer.id % step == 0)
             .order_by(Customer.id).limit(rows)))
         db.session.rollback()
-        while len(references) < rows:
-            references += references[:rows - len(references)]
-        header = ["customer_reference", "label", "address_line_1", "address_line_2", "town",
-                  "postcode", "country", "phone", "email"]
-        streets = ("High Street", "Station Road", "Church Lane", "Mill Road", "Park Avenue")
+        if not references:
+            raise run.BenchError("no live customers to import work addresses for")
+        streets = ("Bench Street", "Import Road", "Chunk Lane", "Worker Avenue", "Queue Close")
         towns = (("Leeds", "LS1 4AP"), ("Manchester", "M1 1AE"), ("Bristol", "BS1 4DJ"),
                  ("York", "YO1 7HH"), ("Norwich", "NR2 1NH"))
         with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
-            writer.writerow(header)
-            for n, reference in enumerate(references):
+            writer.writerow(["Customer reference", "Address line 1", "Address line 2", "Town",
+                             "Postcode", "Country", "Occupier's first name",
+                             "Occupier's surname", "Occupier's phone", "Occupier's e-mail"])
+            for n in range(rows):
                 town, postcode = towns[n % len(towns)]
-                writer.writerow([reference, f"Site {n % 7 + 1}",
-                                 f"{n % 300 + 1} {streets[n % len(streets)]}",
+                writer.writerow([references[n % len(references)],
+                                 f"{n + 1} {streets[n % len(streets)]}",
                                  f"Unit {n % 40 + 1}" if n % 3 == 0 else "", town, postcode,
-                                 "GB", f"0113 496 {n % 10000:04d}",
-                                 f"site{n}@work.example.com"])
-        return header
+                                 "GB", ("Sam", "Alex", "Jo", "Chris")[n % 4], f"Tenant {n}",
+                                 f"020 7946 0{n % 1000:03d}", f"tenant{n}@work.example.com"])
+        return len(references)
 
-    def _import(self, kind) -> dict:  # filled in once the import kind exists
-        return {"missing": "the bench does not know how to start this import yet"}
+    def _import(self, kind) -> dict:
+        import secrets
+
+        from sqlalchemy import delete, func, select
+
+        from crm.actions.imports import check_mapping, guess_mapping, stage
+        from crm.extensions import db
+        from crm.jobs.imports import upload_folder
+        from crm.models import WorkAddress
+
+        rows = self.args.import_rows
+        folder = self.use_folder("import")
+        source = folder / "work-addresses.csv"
+        customers = self.import_csv(source, rows)
+        token = secrets.token_urlsafe(24)
+        upload = upload_folder({"CRM_JOBS_DIR": self.env["CRM_JOBS_DIR"]}, token)
+        begun = time.perf_counter()
+        staged = stage(source, upload, filename=source.name)
+        staging = time.perf_counter() - begun
+        mapping = check_mapping("work_addresses", staged.headers,
+                                guess_mapping("work_addresses", staged.headers))
+        result = {"rows": staged.rows, "customers": customers,
+                  "file_mb": round(source.stat().st_size / 2**20, 1),
+                  "staging_seconds": round(staging, 2), "mapping": mapping}
+        run.log(f"{self.database}: import of {staged.rows:,} work addresses "
+                f"({result['file_mb']} MB, staged in {staging:.1f} s)")
+        before = db.session.scalar(select(func.coalesce(func.max(WorkAddress.id), 0)))
+        db.session.rollback()
+        runs = (("dry_run", True),) if self.args.import_dry_run else ()
+        for name, dry_run in (*runs, ("import", False)):
+            figures = self.run_jobs([lambda dry_run=dry_run: self.start(
+                kind.name, f"Bench: import {staged.rows:,} work addresses"
+                + (" (dry run)" if dry_run else ""),
+                params={"target": "work_addresses", "upload": token, "mapping": mapping,
+                        "dry_run": dry_run, "filename": source.name})])
+            job = figures["jobs"][0]
+            figures["rows_per_second"] = round(job["done"] / figures["run_seconds"], 1)
+            run.log(f"  {name}: {job['summary']} {figures['run_seconds']} s "
+                    f"({figures['rows_per_second']:,} rows/s); peak RSS "
+                    f"{figures['peak_rss_mb']} MB (idle {figures['idle_rss_mb']})")
+            result[name] = figures
+        made = db.session.scalar(select(func.count()).select_from(WorkAddress)
+                                 .where(WorkAddress.id > before))
+        result["created"] = made
+        # untimed: the bench database goes back to the work addresses it was seeded with
+        db.session.execute(delete(WorkAddress).where(WorkAddress.id > before))
+        db.session.commit()
+        run.log(f"  {made:,} work addresses were created; removed again (untimed)")
+        return result
 
     # --- 4. exports -------------------------------------------------------------------------
 
@@ -492,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="statement variants to run (default: all four)")
     parser.add_argument("--dormant", type=int, default=500_000)
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--import-dry-run", action="store_true",
+                        help="time a dry run of the import (nothing written) before it")
     parser.add_argument("--results", type=Path, default=run.RESULTS,
                         help="folder of jobs-<database>.json (a trial run: somewhere else)")
     args = parser.parse_args(argv)
