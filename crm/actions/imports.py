@@ -86,7 +86,8 @@ class Target:
 _CUSTOMER_KEYS = (
     Field("customer_reference", "Customer reference",
           ("customerreference", "customerref", "reference", "ref", "accountreference",
-           "accountref", "customerno", "customernumber", "customerid"), "match",
+           "accountref", "customerno", "customernumber", "customerid", "custref",
+           "custreference", "custno", "accountno", "accountnumber"), "match",
           "Finds the customer (C-000123)."),
     Field("customer_email", "Customer e-mail",
           ("customeremail", "customeremailaddress", "accountemail"), "match",
@@ -117,7 +118,8 @@ TARGETS: dict[str, Target] = {
         (
             Field("reference", "Reference",
                   ("reference", "ref", "customerreference", "customerref", "accountreference",
-                   "accountref", "customerno", "customernumber"), "match",
+                   "accountref", "customerno", "customernumber", "custref", "custreference",
+                   "custno", "accountno", "accountnumber"), "match",
                   "Updates the customer with this reference; leave empty to match by e-mail "
                   "or create."),
             Field("customer_type", "Type", ("type", "customertype"), "choice",

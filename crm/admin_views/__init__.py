@@ -11,6 +11,7 @@ from crm.admin_views.credit_notes import CreditNoteView
 from crm.admin_views.customers import BranchView, ContactView, CustomerView, TagView
 from crm.admin_views.dashboard import HomeView
 from crm.admin_views.duplicates import DuplicatesView
+from crm.admin_views.imports import ImportsView
 from crm.admin_views.invoices import InvoiceView
 from crm.admin_views.jobs import JobsView
 from crm.admin_views.leads import LeadsBoardView, LeadView, RelatedBookingsView
@@ -34,6 +35,7 @@ REGISTRY = (
     (BranchView, "Branches", "Customers", "branch"),
     (TagView, "Tags", "Customers", "tag"),
     (DuplicatesView, "Possible duplicates", "Customers", "duplicates"),
+    (ImportsView, "Import", "Customers", "imports"),
     (LeadsBoardView, "Leads board", "Work", "leads_board"),
     (LeadView, "Leads", "Work", "lead"),
     (BookingView, "Bookings", "Work", "booking"),

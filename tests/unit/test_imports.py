@@ -165,7 +165,7 @@ def test_the_mapping_is_guessed_from_headers_whatever_their_case_and_punctuation
         "phone": "Tel.", "address_line_1": "Street", "postcode": "Post code",
     }
     assert guess_mapping("work_addresses", ["Cust ref", "E-Mail", "ZIP", "Address 1"]) == {
-        "address_line_1": "Address 1", "postcode": "ZIP"}
+        "customer_reference": "Cust ref", "address_line_1": "Address 1", "postcode": "ZIP"}
     assert guess_mapping("work_addresses", ["Customer Ref", "Customer e-mail", "ZIP"])[
         "customer_reference"] == "Customer Ref"
 
