@@ -702,10 +702,33 @@ def plan_pdf(ctx: Ctx) -> None:
 def plan_page_index(ctx: Ctx) -> None:
     # Settings > Business reads no query string: odd ones must still not break the form.
     names = {"duplicates": ["reason", "after"], "outbox": ["page"], "business": ["tab"],
-             "leads_board": ["mine"], "related_bookings": ["after"]}[ctx.slug]
+             "leads_board": ["mine"], "related_bookings": ["after"],
+             "imports": ["target"]}[ctx.slug]
     ctx.p.fuzz_get(ctx.base + "/", {}, names, ctx.values)
     if ctx.slug == "duplicates":
         ctx.p.fuzz_get(ctx.base + "/", {"reason": "email"}, ["after"], ctx.values)
+
+
+def _import_upload(ctx: Ctx) -> str:
+    """The signed-in person's own upload (Customers → Import): its mapping page's path."""
+    from io import BytesIO
+
+    response = ctx.p.client.post(ctx.base + "/upload/", data={
+        "target": "customers", "file": (BytesIO(b"Surname,E-mail\nSmith,a@example.com\n"),
+                                        "people.csv")}, content_type="multipart/form-data")
+    assert response.status_code == 303, response.status_code
+    return response.headers["Location"]
+
+
+def plan_import_map(ctx: Ctx) -> None:
+    """The mapping page of an upload: ?mapping= names a saved mapping."""
+    ctx.p.fuzz_get(_import_upload(ctx), {}, ["mapping"], ctx.values)
+
+
+def plan_import_check(ctx: Ctx) -> None:
+    """The check page of an upload: a job that is not its check is a 404."""
+    check = _import_upload(ctx).replace("/map/", "/check/") + "999999/"
+    ctx.p.fuzz_get(check, {}, ["page"], ctx.core)
 
 
 def plan_detach(ctx: Ctx) -> None:
@@ -757,13 +780,15 @@ GET_PLANS = {
     "message_view": plan_outbox_view,
     "attachment_view": plan_outbox_attachment,
     "detach_view": plan_detach,
+    "map_view": plan_import_map,
+    "check_view": plan_import_check,
 }
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
              "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
              "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view",
              "columns_view", "save_filter_view", "delete_filter_view", "move_view",
-             "convert_view", "confirm"}
+             "convert_view", "confirm", "upload_view", "run_view"}
 
 
 def screen_views(app, role: str) -> dict:
