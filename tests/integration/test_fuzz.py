@@ -703,7 +703,7 @@ def plan_page_index(ctx: Ctx) -> None:
     # Settings > Business reads no query string: odd ones must still not break the form.
     names = {"duplicates": ["reason", "after"], "outbox": ["page"], "business": ["tab"],
              "leads_board": ["mine"], "related_bookings": ["after"],
-             "imports": ["target"]}[ctx.slug]
+             "imports": ["target"], "jobs": ["kind", "status", "page"]}[ctx.slug]
     ctx.p.fuzz_get(ctx.base + "/", {}, names, ctx.values)
     if ctx.slug == "duplicates":
         ctx.p.fuzz_get(ctx.base + "/", {"reason": "email"}, ["after"], ctx.values)
@@ -756,6 +756,19 @@ def plan_reference(ctx: Ctx) -> None:
             ctx.p.get(f"{ctx.base}/ref/{quote(prefix + raw, safe='')}/", {}, "ref (path)", label)
 
 
+def _plan_job(suffix: str):
+    """A job's page, progress or file: every value as the job's id in the path (a job no
+    one may see, or none at all, is a 404)."""
+
+    def plan(ctx: Ctx) -> None:
+        for label, value in ctx.values("id").items():
+            raw = value.data if isinstance(value, Raw) else str(value).encode(
+                "utf-8", "surrogatepass")
+            ctx.p.get(f"{ctx.base}/{quote(raw, safe='')}/{suffix}", {}, "id (path)", label)
+
+    return plan
+
+
 GET_PLANS = {
     "index_view": plan_list,
     "export": plan_export,
@@ -782,13 +795,17 @@ GET_PLANS = {
     "detach_view": plan_detach,
     "map_view": plan_import_map,
     "check_view": plan_import_check,
+    "job_view": _plan_job(""),
+    "progress_view": _plan_job("progress"),
+    "file_view": _plan_job("file"),
 }
 # Endpoints that only take a POST: fuzzed by the POST side below.
 POST_ONLY = {"action_view", "add_note_view", "ajax_update", "delete_view", "pin_note_view",
              "status_view", "issue_view", "remove_view", "unblock_view", "end_sessions_view",
              "view_as_view", "export_data_view", "revoke_view", "answer_view", "email_view",
              "columns_view", "save_filter_view", "delete_filter_view", "move_view",
-             "convert_view", "confirm", "upload_view", "run_view"}
+             "convert_view", "confirm", "upload_view", "run_view", "cancel_view",
+             "check_ledger_view"}
 
 
 def screen_views(app, role: str) -> dict:
