@@ -180,3 +180,30 @@ def test_the_workbook_is_written_in_write_only_mode(app, client, owner, monkeypa
     assert _column(sheet, "Surname") == ["Streamed"]
     assert [kwargs for kwargs, _ in made] == [{"write_only": True}]
     assert all(isinstance(ws, WriteOnlyWorksheet) for _, book in made for ws in book.worksheets)
+
+
+@pytest.mark.parametrize(("slug", "role"), _params())
+def test_the_quick_cells_are_flask_admins_cells(app, login, slug, role):
+    """Plain columns skip Flask-Admin's per-cell machinery for speed; the text is the same."""
+    made = seed(app, slug)
+    view = view_for(app, slug, role)
+    columns = list(view._export_columns)
+    with app.test_request_context():
+        rows = view.base_query().filter(view.model.id.in_(made.ids)).all()
+        assert rows
+        for row in rows:
+            slow = [exports._text(view.get_export_value(row, name)) for name, _ in columns]
+            typed = [exports.xlsx_value(exports._typed(view, row, name)) for name, _ in columns]
+            assert view.csv_cells(row, columns) == slow
+            assert view.xlsx_cells(row, columns) == typed
+
+
+@pytest.mark.parametrize("role", ["owner", "coordinator"])
+def test_the_export_menu_offers_csv_and_excel(app, client, login, role):
+    login(role)
+
+    html = client.get(url(role, "customer")).get_data(as_text=True)
+
+    assert f'href="{url(role, "customer", "export/csv/")}"' in html
+    assert f'href="{url(role, "customer", "export/xlsx/")}"' in html
+    assert "Export Excel (XLSX)" in html and "Export CSV" in html
