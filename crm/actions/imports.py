@@ -102,7 +102,8 @@ _OPT_INS = (
 _ADDRESS = (
     Field("address_line_1", "Address line 1",
           ("addressline1", "address1", "address", "street", "line1", "streetaddress",
-           "addressline", "firstline")),
+           "addressline", "firstline", "siteaddress", "propertyaddress", "workaddress",
+           "site", "property", "premises")),
     Field("address_line_2", "Address line 2", ("addressline2", "address2", "line2")),
     Field("town", "Town", ("town", "city", "towncity", "locality", "posttown")),
     Field("county", "County", ("county", "region", "state", "province")),
@@ -190,6 +191,11 @@ def offered(target: str) -> tuple[Field, ...]:
     spec = TARGETS[target]
     return tuple(f for f in spec.fields
                  if f"{spec.model.__name__}.{f.name}" not in GATES)
+
+
+def needed(target: str) -> set[str]:
+    """The fields a mapping must give ``target`` (one of each group of ``needs``)."""
+    return {name for group in TARGETS[target].needs for name in group}
 
 
 def target_of(name: str | None) -> Target:
@@ -545,6 +551,7 @@ class Outcome:
     reason: str = ""
     reference: str = ""  # the customer's reference (created ones get theirs once written)
     record: object = field(default=None, repr=False, compare=False)
+    label: str = ""  # what the row is, as the file says it ("1 High Street, LS1 1AA")
 
 
 class Refused(Exception):
@@ -668,31 +675,50 @@ class Importer:
     # -- a chunk -----------------------------------------------------------------------------
     def run(self, rows: list) -> list[Outcome]:
         """``rows``: objects with ``number`` and ``values`` (``Row``)."""
-        parsed: list[tuple[int, dict | None, str]] = []
+        parsed: list[tuple[int, dict | None, str, str]] = []
         for row in rows:
             cells = self.cells(row.values)
+            label = self.label(cells)
             if not cells:
-                parsed.append((row.number, None, ""))
+                parsed.append((row.number, None, "", label))
                 continue
             try:
-                parsed.append((row.number, self.clean(cells), ""))
+                parsed.append((row.number, self.clean(cells), "", label))
             except Refused as exc:
-                parsed.append((row.number, None, str(exc)))
-        self.prepare([values for _, values, _ in parsed if values])
+                parsed.append((row.number, None, str(exc), label))
+        self.prepare([values for _, values, _, _ in parsed if values])
         outcomes = []
-        for number, values, reason in parsed:
+        for number, values, reason, label in parsed:
             if values is None:
-                outcomes.append(Outcome(number, "refused" if reason else "blank", reason))
+                outcomes.append(Outcome(number, "refused" if reason else "blank", reason,
+                                        label=label))
                 continue
             try:
                 with self.session.no_autoflush:
-                    outcomes.append(self.one(number, values))
+                    outcome = self.one(number, values)
             except Refused as exc:
-                outcomes.append(Outcome(number, "refused", str(exc)))
+                outcome = Outcome(number, "refused", str(exc))
+            outcome.label = label
+            outcomes.append(outcome)
         if self.write:
             self.session.flush()
             self.after_flush(outcomes)
         return outcomes
+
+    LABELS = {"customers": (("company_name", "surname"), ("email", "postcode")),
+              "contacts": (("surname",), ("email", "customer_reference")),
+              "work_addresses": (("address_line_1",), ("postcode",))}
+
+    def label(self, cells: dict[str, str]) -> str:
+        """A few words from the row that say which it is, for the report."""
+        parts = []
+        for names in self.LABELS[self.target.name]:
+            value = next((cells[n] for n in names if cells.get(n)), "")
+            if names == ("surname",) and cells.get("first_name") and value:
+                value = f"{cells['first_name']} {value}"
+            if value:
+                parts.append(validation.without_control_characters(value)[:60])
+        return ", ".join(parts)
 
     # -- the look-ups of a chunk, a few statements for a thousand rows -----------------------
     def prepare(self, rows: list[dict]) -> None:
@@ -735,7 +761,7 @@ class Importer:
         if reference:
             customer = self.by_reference.get(reference.upper())
             if customer is None:
-                raise Refused(f"No customer has the reference {reference[:20]}.")
+                raise Refused("No customer has this reference.")
             if customer.merged_into_id is not None:
                 survivor = self.session.get(Customer, customer.merged_into_id)
                 raise Refused(f"{customer.reference} was merged into "
@@ -913,4 +939,4 @@ def refused_header(headers: list[str]) -> list[str]:
     return [*headers, "Row", "Reason"]
 
 
-REPORT_HEADER = ["Row", "Outcome", "Reason", "Customer"]
+REPORT_HEADER = ["Row", "Outcome", "Reason", "Customer", "From the file"]

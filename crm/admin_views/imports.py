@@ -39,6 +39,7 @@ from crm.actions.imports import (
     apply_saved,
     check_mapping,
     guess_mapping,
+    needed,
     offered,
     save_mapping,
     saved_mappings,
@@ -192,6 +193,7 @@ class ImportsView(RolePage):
                    for i, header in enumerate(staged.headers)}
         return self.render("admin/imports/map.html", token=token, staged=staged, spec=spec,
                            fields=offered(spec.name), mapping=mapping, samples=samples,
+                           needed=needed(spec.name),
                            saved=saved_mappings(db.session, spec.name), error=error,
                            name=name, chosen=chosen), status
 
@@ -255,15 +257,12 @@ class ImportsView(RolePage):
     def check_view(self, token: str, job_id: int):
         folder, staged, spec = self._upload(token)
         job = self._dry_run(token, job_id)
-        rows = []
+        rows, refused = [], []
         if job.status == "done":
-            report = job_folder(current_app.config, job.id) / REPORT
-            if report.exists():
-                with open(report, encoding="utf-8", newline="") as handle:
-                    rows = list(islice(csv.reader(handle), 1, LISTED + 1))
+            rows, refused = _report_rows(job_folder(current_app.config, job.id) / REPORT)
         state = job.state or {}
         return self.render("admin/imports/check.html", token=token, staged=staged, spec=spec,
-                           job=job, rows=rows, listed=LISTED,
+                           job=job, rows=rows, refused=refused, listed=LISTED,
                            counts={k: state.get(k, 0) for k in ("created", "updated",
                                                                 "unchanged", "refused")},
                            file_url=_job_file_url(job), mapping=job.params.get("mapping"),
@@ -283,6 +282,25 @@ class ImportsView(RolePage):
             flash(error, "error")
             return redirect(self.get_url(".check_view", token=token, job_id=job_id), code=303)
         return redirect(_job_page_url(job.id), code=303)
+
+
+def _report_rows(report: Path) -> tuple[list[list[str]], list[list[str]]]:
+    """(the first ``LISTED`` rows of a check's report, its first ``LISTED`` refused rows),
+    read as a stream: the report of 100,000 rows is never loaded whole."""
+    rows: list[list[str]] = []
+    refused: list[list[str]] = []
+    if not report.exists():
+        return rows, refused
+    with open(report, encoding="utf-8", newline="") as handle:
+        for row in islice(csv.reader(handle), 1, None):
+            row = (row + [""] * 5)[:5]
+            if len(rows) < LISTED:
+                rows.append(row)
+            if row[1] == "refused":
+                refused.append(row)
+                if len(refused) >= LISTED:
+                    break
+    return rows, refused
 
 
 def _job_page_url(job_id: int) -> str:

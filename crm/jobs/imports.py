@@ -81,8 +81,10 @@ def _append(path: Path, rows: list[list]) -> int:
 
 
 def _grouped(reason: str) -> str:
-    """A reason as the job's counts group it (references and numbers left out)."""
-    return re.sub(r"\bC-\d+\b", "C-…", reason)
+    """A reason as the job's counts group it: without the customer's reference."""
+    reason = re.sub(r"^C-\d+ was merged into \S+: use that reference\.$",
+                    "The customer was merged into another: use that one's reference.", reason)
+    return re.sub(r"^C-\d+ ", "The customer ", reason)
 
 
 def run_chunk(session: Session, job: Job, context: Context) -> Chunk:
@@ -114,7 +116,8 @@ def run_chunk(session: Session, job: Job, context: Context) -> Chunk:
     by_number = {row.number: row for row in rows}
     counts = Counter(o.outcome for o in outcomes)
     state["report_size"] = _append(report, [
-        [o.row, o.outcome, o.reason, o.reference] for o in outcomes if o.outcome != "blank"])
+        [o.row, o.outcome, o.reason, o.reference, o.label] for o in outcomes
+        if o.outcome != "blank"])
     state["refused_size"] = _append(refused, [
         [*by_number[o.row].values, *[""] * (len(headers) - len(by_number[o.row].values)),
          o.row, o.reason]

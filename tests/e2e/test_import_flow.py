@@ -37,7 +37,7 @@ def test_an_import_with_a_header_matched_by_hand_and_one_refused_row(app, page, 
     page.wait_for_url("**/imports/check/**")
     counts = " ".join(page.get_by_test_id("counts").inner_text().split())
     assert "2 to create" in counts and "1 refused" in counts
-    refused_row = page.locator("tr.outcome-refused")
+    refused_row = page.get_by_test_id("refused-rows").locator("tr.outcome-refused")
     assert "Postcode: Not a valid postcode" in refused_row.inner_text()
     with app.app_context():
         assert db.session.scalar(select(Customer.id)) is None  # the check changed nothing

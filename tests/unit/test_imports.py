@@ -200,7 +200,8 @@ def test_customers_are_created_with_normalized_values_and_the_report_says_so(ses
     assert job.status == "done"
     assert (customer.surname, customer.email, customer.phone, customer.postcode) == (
         "Smith", "ann@example.com", "+447911123456", "LS1 1AA")
-    assert report_of(app, job)[1] == ["2", "created", "", customer.reference]
+    assert report_of(app, job)[1] == ["2", "created", "", customer.reference,
+                                     "Smith, ANN@Example.COM"]
     assert "1 created" in job.summary and "Every row went in" in job.summary
 
 
@@ -276,7 +277,7 @@ def test_an_unknown_reference_a_redacted_customer_and_a_shared_email_are_refused
                                "email": "E-mail"})
 
     assert [r[2] for r in report_of(app, job)[1:]] == [
-        "No customer has the reference C-999999.",
+        "No customer has this reference.",
         f"{redacted.reference} has been redacted; it can no longer be edited.",
         "2 customers have this e-mail address: give the reference of the one meant.",
     ]
