@@ -41,6 +41,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from array import array
 from datetime import UTC, date, datetime
@@ -64,7 +65,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
@@ -73,6 +74,7 @@ from crm.admin_views.formatters import is_money_column
 from crm.extensions import db
 from crm.jobs import Chunk, Context, Kind, chunk_size, register, set_result, start_job
 from crm.models import Job
+from crm.models.base import utcnow
 from crm.permissions import GATES
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -83,6 +85,7 @@ NAMES = {"csv": "CSV", "xlsx": "Excel (XLSX)"}
 DEFAULT_EXPORT_THRESHOLD = 10_000
 CHUNK = 5_000  # rows a job's chunk writes
 STREAM_ROWS = 1_000  # rows read at a time by an export made inside the request
+BEAT_SECONDS = 20  # while a workbook is built, the job says it is alive this often
 ID = array("q")  # the snapshot's format: signed 8-byte ids, machine order
 MONEY_FORMAT = "#,##0.00"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
@@ -553,7 +556,7 @@ def _finish(fmt: str):
         else:
             path = context.path("export.xlsx")
             if not path.exists():  # a finish run again after the rename keeps the file
-                _build_xlsx(view, context, columns, path)
+                _build_xlsx(view, context, columns, path, beat=lambda: _beat(session, job))
         for leftover in [*context.folder.glob("part-*.jsonl"), context.folder / "ids.bin"]:
             leftover.unlink(missing_ok=True)
         set_result(job, context, path, name=secure_filename(name), mimetype=MIMETYPES[fmt])
@@ -566,13 +569,25 @@ def _finish(fmt: str):
     return finish
 
 
-def _build_xlsx(view, context: Context, columns, path: Path) -> None:
+def _beat(session: Session, job: Job) -> None:
+    """Say the job is alive: building a workbook of a million rows takes minutes, longer
+    than ``CRM_JOB_STALE_SECONDS``, after which another consumer would take it over."""
+    session.execute(update(Job).where(Job.id == job.id, Job.status == "running")
+                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def _build_xlsx(view, context: Context, columns, path: Path, beat=None) -> None:
     temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     sheet = XlsxSheet(view.name, [label for _, label in columns])
+    last_beat = time.monotonic()
     for part in sorted(context.folder.glob("part-*.jsonl")):
         with open(part, encoding="utf-8") as source:
             for line in source:
                 sheet.append(json.loads(line, object_hook=_decode))
+        if beat is not None and time.monotonic() - last_beat > BEAT_SECONDS:
+            beat()
+            last_beat = time.monotonic()
     with open(temporary, "wb") as out:
         sheet.save(out)
         out.flush()

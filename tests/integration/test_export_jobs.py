@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm.admin_views import exports
 from crm.admin_views.exports import XLSX_MIMETYPE, start_export
 from crm.extensions import db
-from crm.jobs import runner
+from crm.jobs import Context, job_folder, runner
 from crm.jobs.runner import run_job
 from crm.models import Customer, Job, User
 from tests import factories as f
@@ -324,3 +325,33 @@ def test_start_export_refuses_another_roles_list(app):
             start_export(db.session, user, "customer_coordinator", "pdf")
         db.session.rollback()
         assert view_for(app, "customer", "coordinator").export_types == ["csv", "xlsx"]
+
+
+def test_building_a_workbook_keeps_the_job_alive_and_a_second_finish_keeps_the_file(
+        app, client, owner, small, monkeypatch):
+    """The workbook is built in ``finish`` (minutes for a million rows): the job beats while
+    it is built, so no other consumer takes it over; a finish run again after the workbook
+    was renamed into place (the consumer died just after) keeps it as it is."""
+    _customers(app)
+    beats = []
+    real = exports._beat
+    monkeypatch.setattr(exports, "BEAT_SECONDS", -1)
+    monkeypatch.setattr(exports, "_beat", lambda session, job: (beats.append(job.id),
+                                                                real(session, job)))
+
+    job = _as_job(app, client, "xlsx")
+
+    with app.app_context():
+        done = db.session.get(Job, job.id)
+        assert done.status == "done"
+        first = _file(app, done)
+        assert len(beats) == done.chunks  # one part a chunk, a beat after each
+        user = db.session.get(User, done.user_id)
+        context = Context(folder=job_folder(app.config, job.id), actor=user,
+                          config=dict(app.config))
+        with Session(db.engine) as session:
+            again = session.get(Job, job.id)
+            summary = exports.KINDS_BY_FORMAT["xlsx"].finish(session, again, context)
+        assert summary == done.summary
+        assert _file(app, done) == first
+    assert len(_sheet(first)) == ROWS + 2
