@@ -6,7 +6,9 @@
 # Creates .venv, installs the project, migrates the database (SQLite in instance/ unless
 # DATABASE_URL is set), creates an owner account the first time (its password is kept in
 # instance/demo-credentials.txt), seeds demo data into an empty database, then serves
-# http://127.0.0.1:5000 (HOST and PORT override the address; CRM_DEMO_CUSTOMERS the seed size).
+# http://127.0.0.1:5000 (HOST and PORT override the address; CRM_DEMO_CUSTOMERS the seed size)
+# with a background-job worker (`flask crm worker`, log in instance/worker.log) beside it, so
+# statement runs, large bulk actions and exports work out of the box. Ctrl+C stops both.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
@@ -16,6 +18,7 @@ PORT="${PORT:-5000}"
 OWNER_EMAIL="${CRM_DEMO_OWNER:-owner@example.com}"
 DEMO_CUSTOMERS="${CRM_DEMO_CUSTOMERS:-2000}"
 CREDENTIALS="$ROOT/instance/demo-credentials.txt"
+WORKER_LOG="$ROOT/instance/worker.log"
 FLASK=("$VENV/bin/flask" --app app)
 # Links in the e-mails (portal invitations, sign-in links) point at this server.
 export CRM_PUBLIC_URL="${CRM_PUBLIC_URL:-http://$HOST:$PORT}"
@@ -143,8 +146,40 @@ if [ -n "$portal_email" ]; then
     echo "   E-mail:           $portal_email"
     echo "   Password:         $portal_password"
 fi
-echo "   Stop with Ctrl+C."
+echo
+echo "   Job worker:       running beside the server; its log is instance/worker.log"
+echo "   Stop both with Ctrl+C."
 echo "  ============================================================"
 echo
 
-exec "${FLASK[@]}" run --host "$HOST" --port "$PORT"
+# The job worker, in a process group of its own (set -m) so that Ctrl+C reaches only the
+# server; when the server stops, the worker is asked to stop (SIGINT: it finishes the chunk
+# in hand and puts its job back in the queue), and killed if it has not within 30 s.
+WORKER_PID=""
+stop_worker() {
+    if [ -n "$WORKER_PID" ] && kill -0 "$WORKER_PID" 2>/dev/null; then
+        echo "Stopping the job worker (it finishes the chunk in hand)..."
+        kill -INT "$WORKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 60); do
+            kill -0 "$WORKER_PID" 2>/dev/null || break
+            sleep 0.5
+        done
+        if kill -0 "$WORKER_PID" 2>/dev/null; then
+            warn "the job worker did not stop within 30 s; killing it (its job resumes later)"
+            kill -KILL "$WORKER_PID" 2>/dev/null || true
+        fi
+    fi
+}
+trap stop_worker EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$(dirname "$WORKER_LOG")"
+printf '\n--- %s: scripts/run.sh started the job worker ---\n' "$(date '+%Y-%m-%d %H:%M:%S')" \
+    >> "$WORKER_LOG"
+set -m
+"${FLASK[@]}" crm worker >> "$WORKER_LOG" 2>&1 &
+WORKER_PID=$!
+set +m
+
+"${FLASK[@]}" run --host "$HOST" --port "$PORT"
