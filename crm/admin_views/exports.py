@@ -180,6 +180,7 @@ class XlsxSheet:
     def __init__(self, title: str, header: list[str]):
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(title=sheet_title(title))
+        self._cells: dict[tuple[int, str], WriteOnlyCell] = {}
         self.sheet.freeze_panes = "A2"
         for index, label in enumerate(header, start=1):
             width = max(10, min(40, len(label) + 4))
@@ -194,15 +195,11 @@ class XlsxSheet:
 
     def append(self, values: list) -> None:
         row = []
-        for value in values:
+        for index, value in enumerate(values):
             if isinstance(value, Decimal):
-                cell = WriteOnlyCell(self.sheet, value=value)
-                cell.number_format = MONEY_FORMAT
-                row.append(cell)
+                row.append(self._styled(index, MONEY_FORMAT, value))
             elif isinstance(value, datetime):
-                cell = WriteOnlyCell(self.sheet, value=value)
-                cell.number_format = DATETIME_FORMAT
-                row.append(cell)
+                row.append(self._styled(index, DATETIME_FORMAT, value))
             elif isinstance(value, str) and value in ERROR_CODES:
                 cell = WriteOnlyCell(self.sheet, value=value)
                 cell.data_type = "s"  # text that looks like "#N/A", not an error value
@@ -210,6 +207,16 @@ class XlsxSheet:
             else:
                 row.append(value)
         self.sheet.append(row)
+
+    def _styled(self, index: int, number_format: str, value):
+        """The column's formatted cell, made once and given each row's value (a row is
+        written out before the next is appended; setting a format costs more than a cell)."""
+        cell = self._cells.get((index, number_format))
+        if cell is None:
+            cell = self._cells[(index, number_format)] = WriteOnlyCell(self.sheet)
+            cell.number_format = number_format
+        cell.value = value
+        return cell
 
     def save(self, target) -> None:
         self.workbook.save(target)
