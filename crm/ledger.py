@@ -19,7 +19,7 @@ invoice. Voiding an invoice gives back what was allocated to it as account credi
 credit note puts back what it had paid off. So balance = outstanding - account credit, always.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -260,12 +260,13 @@ def flush_ledger(session: Session) -> None:
         session.flush()
 
 
-def refresh_stale(session: Session, today: date | None = None) -> int:
-    """Re-age every customer with an open invoice that has fallen due since it was aged."""
+def refresh_stale(session: Session, today: date | None = None, within=None) -> int:
+    """Re-age every customer with an open invoice that has fallen due since it was aged
+    (only those meeting ``within``, a criterion on Customer, when given)."""
     today = today or date.today()
     result = session.execute(
         update(Customer)
-        .where(Customer.next_due_on < today)
+        .where(Customer.next_due_on < today, *(() if within is None else (within,)))
         .values(ledger_as_of=today, **_figures(Customer.id, today))
         .execution_options(synchronize_session=False)
     )
@@ -290,11 +291,13 @@ def differences(
     limit: int = 1000,
     batch: int = 20_000,
     customer_ids: Iterable[int] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[list[Difference], int]:
     """Compare the stored figures with the documents; return (first ``limit``, total count).
 
     Every customer and invoice, or only those of ``customer_ids``: a sample of a large
-    database checks in seconds what the full comparison takes a minute or two to."""
+    database checks in seconds what the full comparison takes a minute or two to.
+    ``progress(n)`` is told of each batch of ``n`` customers compared (a progress bar)."""
     today = today or date.today()
     if session.get_bind().dialect.name == "postgresql":
         # One large statement per batch of customers, which PostgreSQL's JIT compiles anew
@@ -342,6 +345,8 @@ def differences(
             if not rows:
                 break
             last_id = rows[-1].id
+            if progress is not None:
+                progress(len(rows))
             for row in rows:
                 for name in FIELDS:
                     stored, expected = getattr(row, name), getattr(row, f"x_{name}")

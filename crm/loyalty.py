@@ -30,7 +30,7 @@ completed bookings (``score_of``), and used three ways, like the stored ledger
 - ``expected(session, ids, today=...)`` works scores out without storing them (the tests).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -177,9 +177,10 @@ class Difference:
         return f"{self.reference}: loyalty score stored {self.stored} expected {self.expected}"
 
 
-def check(session: Session, *, today: date, limit: int = 1000,
-          batch: int = 50_000) -> list[Difference]:
-    """Every customer whose stored score differs from the bookings (the first ``limit``)."""
+def check(session: Session, *, today: date, limit: int = 1000, batch: int = 50_000,
+          progress: Callable[[int], object] | None = None) -> list[Difference]:
+    """Every customer whose stored score differs from the bookings (the first ``limit``);
+    ``progress(n)`` is told of each batch of ``n`` customers compared (a progress bar)."""
     found: list[Difference] = []
     last_id = 0
     new = score_for(Customer.id, today)
@@ -190,6 +191,8 @@ def check(session: Session, *, today: date, limit: int = 1000,
         if not ids:
             break
         last_id = ids[-1]
+        if progress is not None:
+            progress(len(ids))
         rows = session.execute(
             select(Customer.id, Customer.reference, Customer.loyalty_score, new.label("new"))
             .where(Customer.id.between(ids[0], last_id), Customer.loyalty_score != new)
