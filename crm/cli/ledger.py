@@ -8,17 +8,27 @@ import click
 from flask.cli import with_appcontext
 
 from crm import ledger, ledger_totals
+from crm.cli.progress import customer_count, id_windows, progress
 from crm.extensions import db
+from crm.models import Customer
 
 
 @click.command("check-ledger")
 @click.option("--limit", default=20, help="How many differences to print.")
+@click.option("--as-job", is_flag=True,
+              help="Queue it as a background job instead (its page lists every difference).")
 @with_appcontext
-def check_ledger(limit: int) -> None:
+def check_ledger(limit: int, as_job: bool) -> None:
     """Recompute every balance from the documents and report any difference."""
+    if as_job:
+        from crm.cli.jobs import queue_job
+
+        queue_job("check_ledger")
+        return
     ledger.refresh_stale(db.session)
     db.session.commit()
-    found, total = ledger.differences(db.session, limit=limit)
+    with progress(customer_count(db.session), "Checking the ledger") as bar:
+        found, total = ledger.differences(db.session, limit=limit, progress=bar.update)
     for diff in found:
         click.echo(
             f"{diff.reference}: {diff.field} stored {diff.stored} expected {diff.expected}"
@@ -56,9 +66,15 @@ def count_figures() -> None:
 @click.command("age-ledger")
 @with_appcontext
 def age_ledger() -> None:
-    """Re-age overdue figures that changed with the calendar (run nightly)."""
-    changed = ledger.refresh_stale(db.session, date.today())
-    db.session.commit()
+    """Re-age overdue figures that changed with the calendar (the worker does it nightly).
+    Works through the customers in windows of ids, one transaction each."""
+    today, changed = date.today(), 0
+    with progress(customer_count(db.session), "Re-ageing overdue figures") as bar:
+        for first, last, count in id_windows(db.session):
+            changed += ledger.refresh_stale(db.session, today,
+                                            within=Customer.id.between(first, last))
+            db.session.commit()
+            bar.update(count)
     click.echo(f"Re-aged {changed} customer(s).")
 
 

@@ -5,17 +5,26 @@ from datetime import date
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from crm import loyalty
+from crm.cli.progress import customer_count, id_windows, progress
 from crm.extensions import db
+from crm.models import Customer
 
 
 @click.command("refresh-loyalty")
 @with_appcontext
 def refresh_loyalty() -> None:
-    """Work every customer's loyalty score out anew from the bookings (run nightly)."""
-    changed = loyalty.refresh(db.session, today=date.today())
-    db.session.commit()
+    """Work every customer's loyalty score out anew from the bookings (the worker does it
+    nightly). Works through the customers in windows of ids, one transaction each."""
+    today, changed = date.today(), 0
+    with progress(customer_count(db.session), "Refreshing loyalty scores") as bar:
+        for first, last, count in id_windows(db.session):
+            changed += loyalty.refresh(db.session, select(Customer.id).where(
+                Customer.id.between(first, last)), today=today)
+            db.session.commit()
+            bar.update(count)
     click.echo(f"Loyalty scores: {changed:,} changed.")
 
 
@@ -24,7 +33,9 @@ def refresh_loyalty() -> None:
 @with_appcontext
 def check_loyalty(limit: int) -> None:
     """Compare every stored loyalty score with the bookings; exit 1 on any difference."""
-    found = loyalty.check(db.session, today=date.today(), limit=limit)
+    with progress(customer_count(db.session), "Checking loyalty scores") as bar:
+        found = loyalty.check(db.session, today=date.today(), limit=limit,
+                              progress=bar.update)
     db.session.rollback()
     for diff in found:
         click.echo(str(diff))

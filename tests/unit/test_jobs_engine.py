@@ -803,3 +803,70 @@ def test_the_ledger_check_lists_each_difference_on_its_job(session, config):
     assert any(ref == reference and reason.startswith("balance: stored 999")
                for ref, reason in job.skips)
     assert job.summary.startswith(f"{job.skipped:,} difference(s) between the stored ledger")
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_start_job_queues_a_ledger_check_whose_page_lists_the_differences(app, session, config):
+    ids, _ = _with_money(session)
+    session.execute(update(Customer).where(Customer.id == ids[0])
+                    .values(balance=999, next_due_on=None))
+    session.commit()
+
+    result = app.test_cli_runner().invoke(args=["crm", "start-job", "check_ledger"])
+
+    assert result.exit_code == 0, result.output
+    job = session.scalar(select(Job).where(Job.kind == "check_ledger"))
+    assert f"Job #{job.id} ran here (done)" in result.output  # the tests run jobs in place
+    assert job.title == "Check the ledger (command line)"
+    assert job.skipped >= 1 and "difference(s) between the stored ledger" in job.summary
+
+
+def test_check_ledger_as_a_job(app, session, config):
+    result = app.test_cli_runner().invoke(args=["crm", "check-ledger", "--as-job"])
+
+    assert result.exit_code == 0, result.output
+    job = session.scalar(select(Job).where(Job.kind == "check_ledger"))
+    assert job.summary == "The ledger agrees with the documents."
+
+
+def test_start_job_refuses_a_kind_that_needs_a_selection(app, session, config):
+    result = app.test_cli_runner().invoke(args=["crm", "start-job", "bulk_delete"])
+
+    assert result.exit_code == 2
+    assert "'bulk_delete' is not one of 'age_ledger', 'check_ledger'" in result.output
+    assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_age_ledger_and_refresh_loyalty_work_through_every_window_of_ids(
+        app, session, config, monkeypatch):
+    import crm.cli.progress as cli_progress
+
+    monkeypatch.setattr(cli_progress, "WINDOW", 2)  # 3 customers: two windows
+    ids, _ = _with_money(session)
+
+    aged = app.test_cli_runner().invoke(args=["crm", "age-ledger"])
+    refreshed = app.test_cli_runner().invoke(args=["crm", "refresh-loyalty"])
+
+    assert aged.exit_code == 0 and "Re-aged 3 customer(s)." in aged.output
+    assert refreshed.exit_code == 0 and "Loyalty scores: 3 changed." in refreshed.output
+    session.expire_all()
+    stored = session.execute(select(Customer.next_due_on, Customer.loyalty_score)
+                             .where(Customer.id.in_(ids))).all()
+    assert all(due is None and score > 0 for due, score in stored)
+    again = app.test_cli_runner().invoke(args=["crm", "age-ledger"])
+    assert "Re-aged 0 customer(s)." in again.output
+
+
+def test_run_job_runs_a_queued_job_in_the_foreground(app, session, config):
+    ids = customers(session, 3)
+    job_id = job_for(session, "bulk_set_dormant", ids, params={"form": {}})
+
+    result = app.test_cli_runner().invoke(args=["crm", "run-job", str(job_id)])
+
+    assert result.exit_code == 0, result.output
+    assert "Set 3 customers dormant." in result.output
+    assert statuses(session, ids) == ["dormant"] * 3
+    again = app.test_cli_runner().invoke(args=["crm", "run-job", str(job_id)])
+    assert again.exit_code == 1 and f"Job {job_id} has already ended (done)." in again.output
