@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crm.actions import ActionError
 from crm.cli.customers import actor_option, find_actor
+from crm.cli.progress import progress
 from crm.extensions import db
 from crm.formatting import parse_moment
 from crm.models import Booking, Customer
@@ -59,12 +60,14 @@ def attach_waiting_command(actor: str | None) -> None:
         Booking.customer_id.is_(None), Booking.contact_email.is_not(None)).distinct()).all()
     who = find_actor(actor)
     attached = 0
-    for email in emails:
-        customer = db.session.scalars(select(Customer).where(
-            Customer.email == email, Customer.merged_into_id.is_(None),
-            Customer.redacted_at.is_(None)).order_by(Customer.id).limit(1)).first()
-        if customer is not None:
-            attached += attach_waiting(db.session, customer, actor=who)
+    with progress(len(emails), "Attaching waiting bookings") as bar:
+        for email in emails:
+            customer = db.session.scalars(select(Customer).where(
+                Customer.email == email, Customer.merged_into_id.is_(None),
+                Customer.redacted_at.is_(None)).order_by(Customer.id).limit(1)).first()
+            if customer is not None:
+                attached += attach_waiting(db.session, customer, actor=who)
+            bar.update(1)
     db.session.commit()
     click.echo(f"Attached {attached:,} waiting booking{'' if attached == 1 else 's'}; "
                f"{len(emails):,} e-mail address{'' if len(emails) == 1 else 'es'} had some "
