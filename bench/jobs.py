@@ -570,6 +570,56 @@ def write(results: Path, database: str, size: int, info: dict, measured: dict) -
     return path
 
 
+def table(results: Path) -> str:
+    """The figures of jobs-sqlite.json and jobs-postgresql.json as bench/README.md's table."""
+    data = {db: json.loads((results / f"jobs-{db}.json").read_text())
+            for db in ("sqlite", "postgresql") if (results / f"jobs-{db}.json").exists()}
+
+    def cell(db: str, *path, fmt=None) -> str:
+        value = data.get(db)
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            return "—"
+        return fmt(value) if fmt else str(value)
+
+    def peak(values) -> str:
+        return " + ".join(f"{v:.0f}" for v in values) + " MB"
+
+    def load_of(figures) -> str:
+        return f"{figures['load_before'][0]:.1f} → {figures['load_after'][0]:.1f}"
+
+    lines = ["| measure | SQLite | PostgreSQL |", "|---|---|---|"]
+    s = ("statements", "variants")
+    for name, label in (("one_job_one_consumer", "1 job of N, 1 consumer"),
+                        ("two_jobs_two_processes", "2 jobs of N/2, 2 consumer processes"),
+                        ("two_jobs_one_process_two_threads",
+                         "2 jobs of N/2, 1 process × 2 threads"),
+                        ("one_job_two_processes", "1 job of N, 2 consumer processes")):
+        lines.append(f"| statements e-mailed, {label} | " + " | ".join(
+            cell(db, *s, name, fmt=lambda f: f"{f['per_minute']:.0f}/min ({f['sent']:,} in "
+                 f"{f['run_seconds']:.0f} s; peak {peak(f['peak_rss_mb'])}; load "
+                 f"{load_of(f)})") for db in ("sqlite", "postgresql")) + " |")
+    for key, label in (("set_dormant", "set dormant"), ("reactivate", "reactivate")):
+        lines.append(f"| {label}, 500,000 customers, 1 consumer | " + " | ".join(
+            cell(db, "dormant", key, fmt=lambda f: f"{f['run_seconds']:.0f} s, "
+                 f"{f['per_second']:,.0f}/s; peak {peak(f['peak_rss_mb'])}; load "
+                 f"{load_of(f)}") for db in ("sqlite", "postgresql")) + " |")
+    lines.append("| import of work addresses, 1 consumer | " + " | ".join(
+        cell(db, "import", "import", fmt=lambda f: f"{f['jobs'][0]['done']:,} rows in "
+             f"{f['run_seconds']:.0f} s, {f['rows_per_second']:,.0f} rows/s; peak "
+             f"{peak(f['peak_rss_mb'])} (idle {peak(f['idle_rss_mb'])}); load {load_of(f)}")
+        for db in ("sqlite", "postgresql")) + " |")
+    for key in ("export_csv", "export_xlsx"):
+        lines.append(f"| {key.split('_')[1].upper()} export, 1 consumer | " + " | ".join(
+            cell(db, "export", key, fmt=lambda f: f"{f['rows']:,} rows in "
+                 f"{f['run_seconds']:.0f} s, {f['rows_per_second']:,.0f} rows/s, "
+                 f"{f['file_mb']} MB; peak {peak(f['peak_rss_mb'])} (idle "
+                 f"{peak(f['idle_rss_mb'])}); finish {f['finishing_seconds']} s; load "
+                 f"{load_of(f)}") for db in ("sqlite", "postgresql")) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"],
@@ -592,7 +642,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="time a dry run of the import (nothing written) before it")
     parser.add_argument("--results", type=Path, default=run.RESULTS,
                         help="folder of jobs-<database>.json (a trial run: somewhere else)")
+    parser.add_argument("--table", action="store_true",
+                        help="print the results as bench/README.md's table, measure nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.results))
+        return 0
     failures = 0
     for database in args.databases:
         info = run.prepare(database, args.size, args.seed, args.pg_url, args.reuse)
