@@ -339,6 +339,7 @@ class ExportMixin:
             return self.render("admin/crm/export_job.html", fmt=export_type,
                                fmt_name=NAMES[export_type],
                                threshold=export_threshold(current_app.config),
+                               narrowed=bool(args["search"] or args["filters"]),
                                list_url=self.get_url(".index_view", **request.args.to_dict()))
         query = self.export_query(args).options(*self.eager_options()).yield_per(STREAM_ROWS)
         columns = self.export_columns()
