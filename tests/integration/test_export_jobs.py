@@ -98,10 +98,23 @@ def _sheet(data: bytes) -> list[list]:
     return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
 
 
-@pytest.mark.parametrize("query", ["", "?sort=5&desc=1", "?search=row01", "?flt0_0=dormant"],
+def _status_arg(app) -> str:
+    view = view_for(app, "customer", "owner")
+    return next(arg for arg, (_, flt) in view._filter_args.items() if flt.name == "Status")
+
+
+def _loyalty_sort(app) -> int:
+    view = view_for(app, "customer", "owner")
+    return [name for name, _ in view._list_columns].index("loyalty_score")
+
+
+@pytest.mark.parametrize(("query", "rows"), [("", ROWS + 1), ("?sort={sort}&desc=1", ROWS + 1),
+                                             ("?search=row01", 10), ("?flt0_{status}=dormant", 6)],
                          ids=["default", "sorted", "searched", "filtered"])
-def test_a_csv_job_has_the_rows_of_the_export_made_at_once(app, client, owner, small, query):
+def test_a_csv_job_has_the_rows_of_the_export_made_at_once(app, client, owner, small, query,
+                                                          rows):
     _customers(app)
+    query = query.format(status=_status_arg(app), sort=_loyalty_sort(app))
 
     job = _as_job(app, client, "csv", query)
 
@@ -114,13 +127,21 @@ def test_a_csv_job_has_the_rows_of_the_export_made_at_once(app, client, owner, s
         data = _file(app, done)
     direct = csv_table(_direct(app, client, "csv", query))
     assert _table(data) == direct
-    assert len(direct) > 1
+    surnames = [row[direct[0].index("Surname")] for row in direct[1:]]
+    assert len(surnames) == rows
+    if "flt" in query:
+        assert {row[direct[0].index("Status")] for row in direct[1:]} == {"dormant"}
+    if "search" in query:
+        assert all(name.startswith("Row01") for name in surnames)
+    if "sort" in query:  # by loyalty, highest first (not the order they were made in)
+        scores = [int(row[direct[0].index("Loyalty")]) for row in direct[1:]]
+        assert scores == sorted(scores, reverse=True) and surnames != sorted(surnames)
 
 
 def test_an_xlsx_job_has_the_cells_of_the_export_made_at_once(app, client, owner, small):
     _customers(app)
 
-    job = _as_job(app, client, "xlsx", "?sort=5&desc=1")
+    job = _as_job(app, client, "xlsx", f"?sort={_loyalty_sort(app)}&desc=1")
 
     with app.app_context():
         done = db.session.get(Job, job.id)
@@ -130,7 +151,8 @@ def test_an_xlsx_job_has_the_cells_of_the_export_made_at_once(app, client, owner
         folder = Path(app.config["CRM_JOBS_DIR"]) / f"job-{job.id}"
         assert sorted(p.name for p in folder.iterdir()) == ["export.xlsx"]  # parts removed
     sheet = _sheet(data)
-    assert sheet == _sheet(_direct(app, client, "xlsx", "?sort=5&desc=1").get_data())
+    assert sheet == _sheet(_direct(app, client, "xlsx", f"?sort={_loyalty_sort(app)}&desc=1")
+                          .get_data())
     assert len(sheet) == ROWS + 2
     first_names = [row[sheet[0].index("First Name")] for row in sheet[1:]]
     assert "'=1+1" in first_names
