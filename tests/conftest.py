@@ -3,6 +3,7 @@ CRM_TEST_DATABASE_URL is set), emptied after each test; an app; clients signed i
 
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -92,6 +93,12 @@ def _clean_database(request):
         db.session.rollback()
         empty_database()
         limiter.reset()
+    # Job ids are reused once the table is emptied (SQLite): a job's folder must not find
+    # the files of an earlier test's job of the same number.
+    jobs = Path(application.config["CRM_JOBS_DIR"])
+    if jobs.is_dir():
+        for folder in jobs.iterdir():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def empty_database() -> None:
