@@ -623,6 +623,11 @@ def _make_dormant(session, ids):
     session.commit()
 
 
+def _to_hide(session):
+    ids = customers(session, 5)
+    return ids, {"form": {"related_to": make_customer(session).id}}
+
+
 def _hidden(session, ids):
     from crm.actions.customer_kind import hide
 
@@ -658,6 +663,7 @@ ALL_KINDS = {
     "bulk_reactivate": _setup_bulk(before=_make_dormant),
     "bulk_deactivate": _setup_bulk({"reason": "Moved away"}),
     "bulk_change_kind": _setup_bulk({"kind": "prospect", "reason": "Met at the fair"}),
+    "bulk_hide_related": _to_hide,
     "bulk_unhide_related": _setup_bulk(before=_hidden),
     "bulk_block_email": _setup_bulk({"block_reason": "spam", "note": ""}),
     "bulk_delete": _setup_bulk(),
