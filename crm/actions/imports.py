@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crm import validation
@@ -574,8 +574,20 @@ def _limit(model, name: str) -> int | None:
     return limit or getattr(column.type, "length", None)
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
 def _text_key(text: str | None) -> str:
-    return re.sub(r"[^a-z0-9]", "", (text or "").lower())
+    """What two spellings of a line or postcode share: lower case, letters and digits."""
+    return _NOT_ALNUM.sub("", (text or "").lower())
+
+
+def _postcode_forms(value: str) -> set[str]:
+    """The ways a postcode may be stored, normalized: as typed (capitals, single spaces),
+    without its space, and with one before the last three characters (LS11AA, LS1 1AA)."""
+    typed = " ".join(value.upper().split())
+    bare = typed.replace(" ", "")
+    return {typed, bare, f"{bare[:-3]} {bare[-3:]}" if len(bare) > 3 else bare}
 
 
 def _country(value: str) -> str:
@@ -608,6 +620,8 @@ class Importer:
         self.actor = actor
         self.write = write
         self.created: list = []
+        self.fresh: list = []
+        self.postcodes: dict[tuple[str, str], tuple[str | None, str | None]] = {}
 
     # -- cells -> clean values ---------------------------------------------------------------
     def cells(self, values: list[str]) -> dict[str, str]:
@@ -663,14 +677,19 @@ class Importer:
 
     def postcode(self, values: dict, changed: bool) -> None:
         """Check (and normalize) the postcode against the record's country, when either
-        was given in the row."""
+        was given in the row (each postcode and country once a chunk: a file repeats them)."""
         if not changed or not values.get("postcode"):
             return
-        try:
-            values["postcode"] = validation.normalize_postcode(
-                values["postcode"], values.get("country") or self.region)
-        except ValueError as exc:
-            raise Refused(f"Postcode: {exc}") from None
+        key = (values["postcode"], values.get("country") or self.region)
+        if key not in self.postcodes:
+            try:
+                self.postcodes[key] = (validation.normalize_postcode(*key), None)
+            except ValueError as exc:
+                self.postcodes[key] = (None, f"Postcode: {exc}")
+        normalized, refusal = self.postcodes[key]
+        if refusal:
+            raise Refused(refusal)
+        values["postcode"] = normalized
 
     # -- a chunk -----------------------------------------------------------------------------
     def run(self, rows: list) -> list[Outcome]:
@@ -701,9 +720,21 @@ class Importer:
             outcome.label = label
             outcomes.append(outcome)
         if self.write:
+            self.insert_fresh()
             self.session.flush()
             self.after_flush(outcomes)
         return outcomes
+
+    def insert_fresh(self) -> None:
+        """The chunk's new contacts or work addresses in one INSERT (executemany), as the
+        rows that follow may have left them; no hook needs them one by one."""
+        if not self.fresh:
+            return
+        model = self.target.model
+        names = ("customer_id", *(self.CONTACT_FIELDS if model is Contact
+                                  else (*self.WORK_FIELDS, "status")))
+        self.session.execute(insert(model), [{name: getattr(record, name) for name in names}
+                                             for record in self.fresh])
 
     LABELS = {"customers": (("company_name", "surname"), ("email", "postcode")),
               "contacts": (("surname",), ("email", "customer_reference")),
@@ -725,13 +756,13 @@ class Importer:
         customers = self.target.name == "customers"
         reference_key = "reference" if customers else "customer_reference"
         email_key = "email" if customers else "customer_email"
-        references = {r[reference_key].upper() for r in rows if r.get(reference_key)}
+        references = {r[reference_key].strip().upper() for r in rows if r.get(reference_key)}
         emails = {r[email_key] for r in rows if r.get(email_key)}
         self.by_reference: dict[str, Customer] = {}
         self.by_email: dict[str, list[Customer]] = {}
         for part in _parts(sorted(references)):
             for customer in self.session.scalars(select(Customer).where(
-                    func.upper(Customer.reference).in_(part))):
+                    Customer.reference.in_(part))):  # stored in capitals, uniquely indexed
                 self.by_reference[customer.reference.upper()] = customer
         for part in _parts(sorted(emails)):
             for customer in self.session.scalars(
@@ -742,15 +773,66 @@ class Importer:
         given = {r[name] for r in rows for name in ("email", "occupier_email") if r.get(name)}
         self.blocked = blocked_addresses(self.session, given) if given else set()
         self.made: dict[str, Customer] = {}  # a key given in this chunk -> the customer
-        self.children: dict[int, list] = {}
+        # The contacts or work addresses of the chunk's customers, by what matches them.
+        self.keys: dict[tuple, object] = {}
+        self.primary: dict[int, Contact] = {}
         if not customers:
             ids = {c.id for c in self.by_reference.values()} | {
                 c.id for found in self.by_email.values() for c in found}
             model = self.target.model
-            for part in _parts(sorted(ids)):
-                for child in self.session.scalars(select(model).where(
-                        model.customer_id.in_(part)).order_by(model.id)):
-                    self.children.setdefault(child.customer_id, []).append(child)
+            if model is WorkAddress:
+                # Only the addresses a row matches, loaded whole: first their ids, from a
+                # narrow read of those at the chunk's postcodes (through the postcode's index;
+                # stored normalized, with or without the space) among the chunk's customers.
+                wanted = {(c.id, _text_key(r["address_line_1"]), _text_key(r["postcode"]))
+                          for r in rows if r.get("address_line_1") and r.get("postcode")
+                          for c in self._candidates(r)}
+                forms = sorted({form for r in rows if r.get("postcode")
+                                for form in _postcode_forms(r["postcode"])})
+                owners = sorted(ids)
+                pairs = {(owner, postcode.upper()) for owner, _, postcode in wanted}
+                matched = []
+                for part in _parts(forms):
+                    matched += [row.id for row in self.session.execute(
+                        select(WorkAddress.id, WorkAddress.customer_id,
+                               WorkAddress.address_line_1, WorkAddress.postcode)
+                        .where(WorkAddress.postcode.in_(part),
+                               WorkAddress.customer_id.in_(owners)))
+                        if (row.customer_id, row.postcode.replace(" ", "")) in pairs
+                        and (row.customer_id, _text_key(row.address_line_1),
+                             _text_key(row.postcode)) in wanted]
+                wheres = [WorkAddress.id.in_(part) for part in _parts(sorted(matched))]
+            else:
+                wheres = [Contact.customer_id.in_(part) for part in _parts(sorted(ids))]
+            for where in wheres:
+                for child in self.session.scalars(select(model).where(where)
+                                                  .order_by(model.id)):
+                    self._index(child, {name: getattr(child, name) for name in (
+                        self.CONTACT_FIELDS if model is Contact else self.WORK_FIELDS)})
+
+    def _candidates(self, values: dict) -> list[Customer]:
+        """The customers a contact's or work address's row may name (for the look-up)."""
+        reference = values.get("customer_reference")
+        if reference:
+            found = self.by_reference.get(reference.strip().upper())
+            return [found] if found is not None else []
+        return self.by_email.get(values.get("customer_email") or "", [])
+
+    def _index(self, record, values: dict) -> None:
+        """Remember a contact or work address under the keys a later row matches it by."""
+        customer_id = record.customer_id
+        if self.target.name == "contacts":
+            if values.get("email"):
+                self.keys.setdefault((customer_id, "e", values["email"]), record)
+            self.keys.setdefault((customer_id, "n", _text_key(values.get("first_name")),
+                                  _text_key(values.get("surname"))), record)
+            if values.get("is_primary"):
+                self.primary[customer_id] = record
+            elif self.primary.get(customer_id) is record:
+                del self.primary[customer_id]
+        else:
+            self.keys.setdefault((customer_id, _text_key(values.get("address_line_1")),
+                                  _text_key(values.get("postcode"))), record)
 
     def find_customer(self, values: dict, *, reference_key: str, email_key: str,
                       doing: str) -> Customer | None:
@@ -811,7 +893,10 @@ class Importer:
             for name, value in changes.items():
                 setattr(record, name, value)
         if created and self.write:
-            self.session.add(record)
+            if isinstance(record, Customer):
+                self.session.add(record)  # its reference, search text and flags come from the hooks
+            else:
+                self.fresh.append(record)  # inserted together at the end of the chunk
         outcome = "created" if created else ("updated" if changes else "unchanged")
         return Outcome(number, outcome, "", reference, record)
 
@@ -861,27 +946,25 @@ class Importer:
 
     def contact(self, number: int, values: dict) -> Outcome:
         customer = self.owner(values, "its contacts can no longer be added or changed")
-        contacts = self.children.setdefault(customer.id, [])
         email, surname = values.get("email"), values.get("surname")
-        match = next((c for c in contacts if email and c.email == email), None)
+        match = self.keys.get((customer.id, "e", email)) if email else None
         if match is None and surname:
-            match = next((c for c in contacts if _text_key(c.surname) == _text_key(surname)
-                          and _text_key(c.first_name) == _text_key(values.get("first_name"))),
-                         None)
+            match = self.keys.get((customer.id, "n", _text_key(values.get("first_name")),
+                                   _text_key(surname)))
         created = match is None
         record = match or Contact(customer_id=customer.id, email_opt_in=True,
                                   sms_opt_in=True, is_primary=False)
         after = self._after(record, values, self.CONTACT_FIELDS)
         if not after["surname"]:
             raise Refused("A contact needs a surname.")
-        if after["is_primary"] and any(c.is_primary and c is not record for c in contacts):
+        if after["is_primary"] and self.primary.get(customer.id) not in (None, record):
             raise Refused("The customer already has a primary contact: write no under Primary "
                           "contact, or untick the other one first.")
         if after["email"] != record.email:
             self.check_blocked(after["email"])
-        if created:
-            contacts.append(record)
-        return self._save(number, record, after, created, customer.reference)
+        outcome = self._save(number, record, after, created, customer.reference)
+        self._index(record, after)
+        return outcome
 
     # -- work addresses ------------------------------------------------------------------------
     WORK_FIELDS = ("address_line_1", "address_line_2", "town", "county", "postcode", "country",
@@ -892,10 +975,8 @@ class Importer:
         customer = self.owner(values, "its work addresses can no longer be added or changed")
         if not values.get("address_line_1") or not values.get("postcode"):
             raise Refused("A work address needs its first line and postcode.")
-        addresses = self.children.setdefault(customer.id, [])
-        key = (_text_key(values["address_line_1"]), _text_key(values["postcode"]))
-        match = next((a for a in addresses
-                      if (_text_key(a.address_line_1), _text_key(a.postcode)) == key), None)
+        match = self.keys.get((customer.id, _text_key(values["address_line_1"]),
+                               _text_key(values["postcode"])))
         created = match is None
         record = match or WorkAddress(customer_id=customer.id, status="active",
                                       occupier_surname="Occupier", country=self.region or "GB")
@@ -904,9 +985,9 @@ class Importer:
         after["occupier_surname"] = after["occupier_surname"] or "Occupier"
         if after["occupier_email"] != record.occupier_email:
             self.check_blocked(after["occupier_email"])
-        if created:
-            addresses.append(record)
-        return self._save(number, record, after, created, customer.reference)
+        outcome = self._save(number, record, after, created, customer.reference)
+        self._index(record, after)
+        return outcome
 
     # -- after the chunk is written ------------------------------------------------------------
     def after_flush(self, outcomes: list[Outcome]) -> None:

@@ -51,11 +51,10 @@ from crm.admin_views.access import RolePage
 from crm.admin_views.adapters import record_id, run_action
 from crm.extensions import db
 from crm.jobs import job_folder, start_job
-from crm.jobs.imports import REPORT, kind_name, upload_folder, uploads_folder
+from crm.jobs.imports import OWNER, REPORT, kind_name, upload_folder, uploads_folder
 from crm.models import ImportMapping, Job
 from crm.validation import without_control_characters
 
-OWNER = "owner.json"
 LISTED = 200  # rows of the check listed on the page; the file has them all
 SAMPLES = 3  # values shown under each of the file's columns
 

@@ -18,8 +18,10 @@ a time and keeps the files.
 """
 
 import csv
+import json
 import os
 import re
+import secrets
 from collections import Counter
 from pathlib import Path
 
@@ -27,21 +29,26 @@ from sqlalchemy.orm import Session
 
 from crm.actions import ActionError
 from crm.actions.imports import (
+    DEFAULT_MAX_ROWS,
     REPORT_HEADER,
     STAGED,
     TARGETS,
     Importer,
+    check_mapping,
+    guess_mapping,
     read_header,
     read_rows,
     refused_header,
+    stage,
 )
-from crm.jobs import Chunk, Context, Kind, jobs_folder, register, set_result
-from crm.models import Job
+from crm.jobs import Chunk, Context, Kind, jobs_folder, register, set_result, start_job
+from crm.models import Job, User
 from crm.models.audit import record
 
 CHUNK = 1_000
 REPORT = "report.csv"
 REFUSED = "refused.csv"
+OWNER = "owner.json"  # who uploaded it and what it holds: only they see it on the screens
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
@@ -58,6 +65,30 @@ def upload_folder(config: dict, token: str) -> Path:
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         raise ValueError("not an upload token")
     return uploads_folder(config) / token
+
+
+def start_import(session: Session, *, source: Path, target: str, actor: User | None,
+                 config: dict, mapping: dict | None = None, dry_run: bool = False,
+                 filename: str | None = None, enqueue=None) -> Job:
+    """Stage ``source`` (a CSV or XLSX file) as an upload and start its import job in the
+    caller's transaction, with ``mapping`` ({field: header}; guessed from the headers when
+    None): what the screens do, for scripts, the CLI and the benchmark. Refuses a bad file
+    or mapping with ``ActionError``; run the job with ``crm.jobs.runner.run_job``."""
+    token = secrets.token_urlsafe(18)
+    folder = upload_folder(config, token)
+    staged = stage(source, folder, filename=filename or source.name,
+                   max_rows=int(config.get("CRM_IMPORT_MAX_ROWS") or DEFAULT_MAX_ROWS))
+    clean = check_mapping(target, staged.headers,
+                          guess_mapping(target, staged.headers) if mapping is None else mapping)
+    (folder / OWNER).write_text(json.dumps({"user_id": actor.id if actor else None,
+                                            "target": target}))
+    what = TARGETS[target].label.lower()
+    title = (f"Check an import of {what} from {staged.filename}" if dry_run
+             else f"Import {what} from {staged.filename}")
+    return start_job(session, kind=kind_name(target), actor=actor, title=title,
+                     total=staged.rows, enqueue=enqueue,
+                     params={"target": target, "upload": token, "mapping": clean,
+                             "dry_run": dry_run, "filename": staged.filename})
 
 
 def _resume(path: Path, size: int | None, header: list[str]) -> None:
