@@ -439,3 +439,26 @@ def test_the_header_row_is_read_back_with_the_offset_of_the_first_row(tmp_path):
 
     assert header == ["A", "B"]
     assert (tmp_path / "up" / "rows.csv").read_bytes()[offset:] == b"1,2\r\n"
+
+
+def test_start_import_stages_a_file_and_its_job_matches_postcodes_however_spaced(session, app,
+                                                                                 owner, tmp_path):
+    from crm.jobs.imports import start_import
+
+    customer = make_customer(session)
+    unspaced = make_work_address(session, customer, address_line_1="9 Mill Lane",
+                                 postcode="LS11AA")
+    session.commit()
+    source = write(tmp_path / "sites.csv", "Customer reference,Address,Postcode,Town\n"
+                   f"{customer.reference},9 Mill Lane,LS1 1AA,Leeds\n"
+                   f"{customer.reference},10 Mill Lane,LS1 1AA,Leeds\n")
+
+    job = start_import(session, source=source, target="work_addresses", actor=owner,
+                       config=app.config)
+    session.commit()
+    assert run_job(job.id) == "done"
+
+    session.expire_all()
+    assert session.get(WorkAddress, unspaced.id).town == "Leeds"
+    assert session.scalar(select(func.count()).select_from(WorkAddress)) == 2
+    assert session.get(Job, job.id).title == "Import work addresses from sites.csv"
