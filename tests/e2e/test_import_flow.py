@@ -1,6 +1,6 @@
 """Customers → Import in a browser: a CSV whose surname column has a header nobody could
 guess is matched by hand, the check finds one refused row, Import runs the job, and its page
-hands back the refused row with the reason."""
+hands back the refused row with the reason. axe finds nothing serious on the three steps."""
 
 import csv
 import io
@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.models import Customer
+from tests.e2e.test_accessibility import severe_violations
 
 CSV = ("Nom de famille,Prénom,Email address,Post code,Street\n"
        "Smith,Ann,ann@example.com,LS1 1AA,1 High St\n"
@@ -23,11 +24,13 @@ def test_an_import_with_a_header_matched_by_hand_and_one_refused_row(app, page, 
     sign_in("coordinator")
 
     page.goto("/admin/coordinator/imports/")
+    assert severe_violations(page) == []
     page.get_by_test_id("target-customers").check()
     page.get_by_label("The file").set_input_files(str(source))
     page.get_by_test_id("upload").click()
 
     page.wait_for_url("**/imports/map/**")
+    assert severe_violations(page) == []
     assert page.get_by_test_id("field-email").input_value() == "Email address"
     assert page.get_by_test_id("field-surname").input_value() == ""  # "Nom de famille"
     page.get_by_test_id("field-surname").select_option("Nom de famille")
@@ -35,6 +38,7 @@ def test_an_import_with_a_header_matched_by_hand_and_one_refused_row(app, page, 
     page.get_by_test_id("check").click()
 
     page.wait_for_url("**/imports/check/**")
+    assert severe_violations(page) == []
     counts = " ".join(page.get_by_test_id("counts").inner_text().split())
     assert "2 to create" in counts and "1 refused" in counts
     refused_row = page.get_by_test_id("refused-rows").locator("tr.outcome-refused")
