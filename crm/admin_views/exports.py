@@ -72,7 +72,16 @@ from werkzeug.utils import secure_filename
 from crm.actions import ActionError
 from crm.admin_views.formatters import is_money_column
 from crm.extensions import db
-from crm.jobs import Chunk, Context, Kind, chunk_size, register, set_result, start_job
+from crm.jobs import (
+    Chunk,
+    Context,
+    Kind,
+    Superseded,
+    chunk_size,
+    register,
+    set_result,
+    start_job,
+)
 from crm.models import Job
 from crm.models.base import utcnow
 from crm.permissions import GATES
@@ -437,6 +446,16 @@ def _job_view(job: Job, context: Context):
     return view, view.export_columns(job.params.get("columns") or [])
 
 
+def _hold(session: Session, job: Job) -> None:
+    """Lock the job's row for this chunk (PostgreSQL: ``FOR UPDATE``) and check nobody moved
+    it on: a second consumer given the same job waits here, then finds the cursor moved and
+    stops, before it writes a byte to the file the first one is appending to. (SQLite has
+    no row locks; there the runner's cursor guard alone decides, see docs/exports.md.)"""
+    cursor = session.scalar(select(Job.cursor).where(Job.id == job.id).with_for_update())
+    if cursor != job.cursor:
+        raise Superseded
+
+
 def _start_afresh(folder: Path) -> None:
     """Nothing of an earlier attempt (or of an older job that had this id) is kept."""
     if folder.exists():
@@ -491,6 +510,7 @@ def _rows(session: Session, view, ids: list[int]) -> list:
 def _export_chunk(fmt: str):
     def run_chunk(session: Session, job: Job, context: Context) -> Chunk:
         view, columns = _job_view(job, context)
+        _hold(session, job)
         ids_path = context.path("ids.bin")
         with current_app.test_request_context():  # formatters and filters may flash
             if job.cursor == 0:

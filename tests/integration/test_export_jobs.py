@@ -12,11 +12,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.admin_views import exports
 from crm.admin_views.exports import XLSX_MIMETYPE, start_export
 from crm.extensions import db
-from crm.jobs import Context, job_folder, runner
+from crm.jobs import Context, Superseded, job_folder, runner
 from crm.jobs.runner import run_job
 from crm.models import Customer, Job, User
 from tests import factories as f
@@ -377,3 +378,26 @@ def test_building_a_workbook_keeps_the_job_alive_and_a_second_finish_keeps_the_f
         assert summary == done.summary
         assert _file(app, done) == first
     assert len(_sheet(first)) == ROWS + 2
+
+
+def test_a_second_consumer_finding_the_job_moved_on_writes_nothing(app, small):
+    """A consumer that took the job for dead (its first one was only slow) and reaches a
+    chunk the first one has meanwhile committed stops before touching the file."""
+    _customers(app)
+    with app.app_context():
+        user = staff_user(db.session, "admin")
+        job = start_export(db.session, user, "customer_admin", "csv")
+        db.session.commit()
+        assert run_job(job.id) == "done"
+        db.session.expire_all()
+        done = db.session.get(Job, job.id)
+        before = _file(app, done)
+        context = Context(folder=job_folder(app.config, job.id), actor=user,
+                          config=dict(app.config))
+        with Session(db.engine) as session:
+            stale = session.get(Job, job.id)
+            set_committed_value(stale, "cursor", 4)  # what the slow consumer last saw
+            with pytest.raises(Superseded):
+                exports.KINDS_BY_FORMAT["csv"].run_chunk(session, stale, context)
+            session.rollback()
+        assert _file(app, done) == before
