@@ -268,19 +268,24 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
     """The rows of an Excel workbook's first sheet, read-only: one row at a time."""
     from openpyxl import load_workbook
 
+    handle = open(path, "rb")  # a file object: openpyxl would judge a path by its extension
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception:  # a damaged or password-protected workbook, a ZIP of something else
-        raise ImportFileError("That Excel file cannot be opened: it is damaged, protected "
-                              "or not a workbook. Save it again as .xlsx, or as CSV.") from None
-    try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is None:
-            return
-        for values in sheet.iter_rows(values_only=True):
-            yield [_cell(v) for v in values]
+        try:
+            book = load_workbook(handle, read_only=True, data_only=True)
+        except Exception:  # a damaged or password-protected workbook, a ZIP of something else
+            raise ImportFileError("That Excel file cannot be opened: it is damaged, protected "
+                                  "or not a workbook. Save it again as .xlsx, or as CSV.") \
+                from None
+        try:
+            sheet = book.worksheets[0] if book.worksheets else None
+            if sheet is None:
+                return
+            for values in sheet.iter_rows(values_only=True):
+                yield [_cell(v) for v in values]
+        finally:
+            book.close()
     finally:
-        book.close()
+        handle.close()
 
 
 def file_rows(path: Path) -> tuple[str, Iterator[list[str]]]:

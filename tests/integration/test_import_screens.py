@@ -41,7 +41,7 @@ def form_of(page: str) -> dict:
 
 def through_the_check(client, role, content=None, **kwargs):
     response = upload(client, role, content or CSV.encode(), **kwargs)
-    assert response.status_code == 303, text_of(response)[:2000]
+    assert response.status_code == 303, re.findall(r"alert-danger[^>]*>([^<]*)", text_of(response))
     map_url = response.headers["Location"]
     page = text_of(client.get(map_url))
     checked = client.post(map_url, data={**form_of(page), "do": "check"})
@@ -225,3 +225,24 @@ def test_the_mapping_page_shows_the_files_columns_and_guesses(client, login):
     assert form_of(page)["field-postcode"] == "Post code"
     assert "field-price_book" not in page and "field-balance" not in page
     assert "ann@example.com" in page  # the first values beside the columns
+
+
+def test_an_excel_workbook_is_imported_like_a_csv(app, client, login):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["Surname", "Email", "Phone"])
+    book.active.append(["Smith", "ann@example.com", 7911123456])
+    content = io.BytesIO()
+    book.save(content)
+    login("coordinator")
+
+    _, check_url = through_the_check(client, "coordinator", content.getvalue(),
+                                     name="people.xlsx")
+    check = text_of(client.get(check_url))
+    client.post(re.search(r'action="([^"]+/run/[^"]+)"', check).group(1), data={})
+
+    with app.app_context():
+        ann = db.session.scalar(select(Customer))
+        assert (ann.surname, ann.email, ann.phone) == ("Smith", "ann@example.com",
+                                                       "+447911123456")

@@ -103,8 +103,9 @@ def test_an_xlsx_is_read_with_numbers_as_typed(tmp_path):
     sheet.append([None, None, None])
     sheet.append(["Jones", 7700900456.0, "M1 1AA"])
     book.save(tmp_path / "in.xlsx")
+    (tmp_path / "in.xlsx").rename(tmp_path / "upload")  # as the screen stores it: no extension
 
-    staged = stage(tmp_path / "in.xlsx", tmp_path / "up")
+    staged = stage(tmp_path / "upload", tmp_path / "up")
 
     assert staged.format == "xlsx"
     assert rows_of(tmp_path / "up") == [["Smith", "7700900123", "LS1 1AA"], [],
