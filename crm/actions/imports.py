@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm import validation
@@ -738,8 +738,9 @@ class Importer:
         model = self.target.model
         names = ("customer_id", *(self.CONTACT_FIELDS if model is Contact
                                   else (*self.WORK_FIELDS, "status")))
-        self.session.execute(insert(model), [{name: getattr(record, name) for name in names}
-                                             for record in self.fresh])
+        self.session.execute(model.__table__.insert(),  # the columns' defaults fill the rest
+                             [{name: getattr(record, name) for name in names}
+                              for record in self.fresh])
 
     LABELS = {"customers": (("company_name", "surname"), ("email", "postcode")),
               "contacts": (("surname",), ("email", "customer_reference")),
@@ -957,8 +958,8 @@ class Importer:
             match = self.keys.get((customer.id, "n", _text_key(values.get("first_name")),
                                    _text_key(surname)))
         created = match is None
-        record = match or Contact(customer_id=customer.id, email_opt_in=True,
-                                  sms_opt_in=True, is_primary=False)
+        record = match or _New(customer_id=customer.id, email_opt_in=True, sms_opt_in=True,
+                               is_primary=False)
         after = self._after(record, values, self.CONTACT_FIELDS)
         if not after["surname"]:
             raise Refused("A contact needs a surname.")
@@ -983,8 +984,8 @@ class Importer:
         match = self.keys.get((customer.id, _text_key(values["address_line_1"]),
                                _text_key(values["postcode"])))
         created = match is None
-        record = match or WorkAddress(customer_id=customer.id, status="active",
-                                      occupier_surname="Occupier", country=self.region or "GB")
+        record = match or _New(customer_id=customer.id, status="active",
+                               occupier_surname="Occupier", country=self.region or "GB")
         after = self._after(record, values, self.WORK_FIELDS)
         self.postcode(after, True)
         after["occupier_surname"] = after["occupier_surname"] or "Occupier"
@@ -1014,6 +1015,19 @@ class Importer:
             for customer in self.created:
                 if customer.email in waiting:
                     attach_waiting(self.session, customer, actor=self.actor)
+
+
+class _New:
+    """A contact or work address a chunk makes: plain attributes (an unset one reads None)
+    until the chunk's one INSERT; in a dry run, never written."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
 
 
 def _parts(values: list, size: int = 1000) -> Iterator[list]:
