@@ -56,7 +56,7 @@ from crm.models import ImportMapping, Job
 from crm.validation import without_control_characters
 
 LISTED = 200  # rows of the check listed on the page; the file has them all
-SAMPLES = 3  # values shown under each of the file's columns
+SAMPLES = 5  # values shown beside each of the file's columns: its first five rows
 
 _UPLOAD_PATH = re.compile(r"^/admin/[a-z]+/imports/upload/?$")
 
