@@ -201,6 +201,9 @@ def load_config(instance_path: str) -> dict:
         "CRM_JOB_THRESHOLD": int(os.environ.get("CRM_JOB_THRESHOLD", 1_000)),
         # Exports of more rows than this (CSV, XLSX) are made by a job, not in the request.
         "CRM_EXPORT_THRESHOLD": int(os.environ.get("CRM_EXPORT_THRESHOLD", 10_000)),
+        # The largest import file (Customers → Import), in bytes and in rows.
+        "CRM_IMPORT_MAX_BYTES": int(os.environ.get("CRM_IMPORT_MAX_BYTES", 50 * 1024 * 1024)),
+        "CRM_IMPORT_MAX_ROWS": int(os.environ.get("CRM_IMPORT_MAX_ROWS", 200_000)),
         # A running job whose consumer has not reported for this long is queued again.
         "CRM_JOB_STALE_SECONDS": float(os.environ.get("CRM_JOB_STALE_SECONDS", 120)),
         "CRM_JOB_RETRY_DELAY": float(os.environ.get("CRM_JOB_RETRY_DELAY", 2)),

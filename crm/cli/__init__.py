@@ -5,10 +5,10 @@ from the customers module, which owns it."""
 
 from flask import Blueprint
 
-from crm.cli import customers, jobs, leads, ledger, loyalty, staff
+from crm.cli import customers, imports, jobs, leads, ledger, loyalty, staff
 
 bp = Blueprint("crm", __name__, cli_group="crm")
 
-for module in (staff, ledger, loyalty, customers, leads, jobs):
+for module in (staff, ledger, loyalty, customers, leads, jobs, imports):
     for command in module.COMMANDS:
         bp.cli.add_command(command)
