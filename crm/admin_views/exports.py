@@ -625,6 +625,7 @@ def _build_xlsx(view, context: Context, columns, path: Path, beat=None) -> None:
 
 KINDS_BY_FORMAT = {
     fmt: register(Kind(name=f"export_{fmt}", label=f"Export a list to {fmt.upper()}",
-                       run_chunk=_export_chunk(fmt), finish=_finish(fmt), chunk_size=CHUNK))
+                       run_chunk=_export_chunk(fmt), finish=_finish(fmt), chunk_size=CHUNK,
+                       changed_label="rows written", skipped_label="left out"))
     for fmt in ("csv", "xlsx")
 }

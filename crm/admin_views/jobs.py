@@ -45,6 +45,12 @@ def job_file_url(job_id: int) -> str:
     return url_for(f"jobs_{current_user.role}.file_view", id=job_id)
 
 
+def _count_labels(kind: str) -> tuple[str, str]:
+    """How a job's page words its counts: ("sent", "skipped") for statement e-mails."""
+    spec = KINDS.get(kind)
+    return (spec.changed_label, spec.skipped_label) if spec else ("changed", "skipped")
+
+
 def kind_label(kind: str) -> str:
     spec = KINDS.get(kind)
     return spec.label if spec is not None else kind
@@ -130,6 +136,7 @@ class JobsView(RolePage):
         starter = db.session.get(User, job.user_id) if job.user_id is not None else None
         return self.render(
             "admin/jobs/job.html", job=job, starter=starter, kind=kind_label(job.kind),
+            counts=_count_labels(job.kind),
             has_file=self.result_file(job) is not None,
             reasons=sorted((job.reasons or {}).items(), key=lambda pair: (-pair[1], pair[0])),
             skips=job.skips or [],

@@ -93,6 +93,9 @@ class Kind:
     capability: str | None = None  # what a role needs to start this kind (crm.permissions)
     money: bool = False  # statements, money exports: never shown to a coordinator
     chunk_size: int = 1_000
+    # How the job's page words its two counts: "1,198 sent · 42 skipped".
+    changed_label: str = "changed"
+    skipped_label: str = "skipped"
 
 
 KINDS: dict[str, Kind] = {}

@@ -272,6 +272,7 @@ def _zip_finish(session: Session, job: Job, context: Context) -> str:
 STATEMENTS_ZIP = register(Kind(
     name="statements_zip", label="Statements (ZIP)", run_chunk=_zip_chunk,
     finish=_zip_finish, capability="statements", money=True, chunk_size=100,
+    changed_label="in the ZIP",
 ))
 
 
@@ -345,4 +346,5 @@ def _email_finish(session: Session, job: Job, context: Context) -> str:
 EMAIL_STATEMENTS = register(Kind(
     name="email_statements", label="E-mail statements", run_chunk=_email_chunk,
     finish=_email_finish, capability="statements", money=True, chunk_size=1,
+    changed_label="sent",
 ))

@@ -211,6 +211,7 @@ KINDS = {
     target: register(Kind(
         name=kind_name(target), label=f"Import {spec.label.lower()}", run_chunk=run_chunk,
         finish=finish, capability="import_records", chunk_size=CHUNK,
+        changed_label="created or updated", skipped_label="refused",
     ))
     for target, spec in TARGETS.items()
 }

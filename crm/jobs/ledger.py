@@ -79,7 +79,8 @@ def _check_finish(session: Session, job: Job, context: Context) -> str:
 
 CHECK_LEDGER = register(Kind(name="check_ledger", label="Check the ledger",
                              run_chunk=_check_chunk, finish=_check_finish,
-                             capability="run_jobs", money=True))
+                             capability="run_jobs", money=True, changed_label="put right",
+                             skipped_label="differences"))
 
 
 def _cleanup_chunk(session: Session, job: Job, context: Context) -> Chunk:

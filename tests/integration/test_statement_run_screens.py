@@ -154,6 +154,8 @@ def test_a_bigger_run_becomes_a_job_and_its_zip_is_the_jobs_file(app, client, lo
                       for i in ids(people, "ann", "bob", "dormant"))
         assert names == refs
         assert job.result_name.startswith("statements-") and job.result_name.endswith(".zip")
+    page = text_of(client.get(started.headers["Location"]))
+    assert "3</span> in the ZIP" in page  # the job's page words its count for a ZIP
 
 
 # --- e-mail ---------------------------------------------------------------------------------
