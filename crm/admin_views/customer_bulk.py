@@ -39,6 +39,21 @@ PREVIEW = 20  # references listed on a confirmation page
 # the job's page. Verbs that render or send something per customer (statements, invitations)
 # turn into a job sooner: past ``SLOW_OVER`` customers.
 SLOW_OVER = 20
+# A job's title, "{n}" being "300,000 customers".
+JOB_TITLES = {
+    "set_dormant": "Set {n} dormant",
+    "reactivate": "Reactivate {n}",
+    "deactivate": "Deactivate {n}",
+    "change_kind": "Change the kind of {n}",
+    "hide_related": "Hide {n} as related people",
+    "unhide_related": "Show {n} again",
+    "block_email": "Block the e-mail addresses of {n}",
+    "delete": "Delete or archive {n}",
+    "redact": "Redact {n}",
+    "portal_invite": "Invite {n} to the portal",
+    "statements_zip": "Statements of {n} as a ZIP",
+    "email_statements": "E-mail statements to {n}",
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,9 @@ VERBS: dict[str, Verb] = {
              "portal_invite", _portal_invite, slow=True),
     )
 }
+
+
+assert set(JOB_TITLES) == set(VERBS), "every verb needs its job title"
 
 
 def _menu_entry(verb: Verb):
@@ -409,7 +427,8 @@ class CustomerBulkMixin:
         kind = {"statements_zip": "statements_zip",
                 "email_statements": "email_statements"}.get(spec.name, bulk_kind(spec.name))
         job = start_job(db.session, kind=kind, actor=current_user, params=params,
-                        title=f"{spec.title}: {count:,} customer{'' if count == 1 else 's'}",
+                        title=JOB_TITLES[spec.name].format(
+                            n=f"{count:,} customer{'' if count == 1 else 's'}"),
                         items=selection, enqueue=enqueue)
         db.session.commit()
         return redirect(job_page_url(job.id))
