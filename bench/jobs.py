@@ -13,7 +13,7 @@ Every job runs the way it does in production: the bench process records it with
 ``crm.jobs.start_job`` (as the owner ``bench-owner@example.com``) and queues it once that
 commits; real consumers, ``flask --app app crm worker --no-schedule`` started as child
 processes, take it from a Huey SQLite queue file and run it. Each measure has its own folder
-under ``bench/work/jobs-<database>/`` (queue file, ``CRM_JOBS_DIR``, ``MAIL_OUTBOX_DIR``: the
+under ``bench/work/jobs-<database>-<size>/`` (queue file, ``CRM_JOBS_DIR``, ``MAIL_OUTBOX_DIR``: the
 outbox backend, so e-mail is written to files, not sent), and its own fresh consumers.
 
 Measured per job: the time from the first job's commit until the bench sees every job
@@ -163,7 +163,7 @@ class Bench:
     def __init__(self, database: str, info: dict, args) -> None:
         self.database, self.info, self.args = database, info, args
         self.url = info["url"]
-        self.root = run.WORK / f"jobs-{database}"
+        self.root = run.WORK / f"jobs-{database}-{args.size}"
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
         self.base_env = {k: v for k, v in os.environ.items()
@@ -541,7 +541,7 @@ class Bench:
         from crm.jobs import KINDS
 
         result = {}
-        for name in ("export_csv", "export_xlsx"):
+        for name in (f"export_{fmt}" for fmt in self.args.exports):
             if name not in KINDS:
                 result[name] = {"missing": f"no {name} kind of job in this version"}
                 continue
@@ -596,7 +596,9 @@ def write(results: Path, database: str, size: int, info: dict, measured: dict) -
                       "seeded_at": info["seeded_at"]},
                 environment=run.environment())
     for name, figures in measured.items():
-        figures["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        figures.setdefault("measured_at", time.strftime("%Y-%m-%d %H:%M:%S"))
+        if name == "export":  # one format measured again keeps the other's figures
+            figures = {**data.get(name, {}), **figures}
         data[name] = figures
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -679,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the statement variants in turn this many times")
     parser.add_argument("--dormant", type=int, default=500_000)
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--exports", nargs="+", choices=["csv", "xlsx"], default=["csv", "xlsx"])
     parser.add_argument("--export-list", default="customer_owner",
                         help="the list exported (an admin endpoint: one role's customer list)")
     parser.add_argument("--import-dry-run", action="store_true",
