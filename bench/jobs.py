@@ -12,14 +12,17 @@ The databases are bench/run.py's (``run.prepare``: the SQLite file
 Every job runs the way it does in production: the bench process records it with
 ``crm.jobs.start_job`` (as the owner ``bench-owner@example.com``) and queues it once that
 commits; real consumers, ``flask --app app crm worker --no-schedule`` started as child
-processes, take it from a Huey SQLite queue file and run it. Each measure has its own folder
-under ``bench/work/jobs-<database>-<size>/`` (queue file, ``CRM_JOBS_DIR``, ``MAIL_OUTBOX_DIR``: the
-outbox backend, so e-mail is written to files, not sent), and its own fresh consumers.
+processes, take it from a Huey SQLite queue file and run it. Files live under
+``bench/work/jobs-<database>-<size>/``: the queue file, and per measure its own
+``CRM_JOBS_DIR`` and ``MAIL_OUTBOX_DIR`` (the outbox backend: e-mail is written to files, not
+sent); every measure starts its own fresh consumers.
 
 Measured per job: the time from the first job's commit until the bench sees every job
 finished (polled every 0.25 s), the job's own time (``started_at`` to ``finished_at``, set by
-the consumer), items per second, and each consumer's resident memory: VmRSS once it is idle
-and ready, VmHWM (its peak, from start-up) just before it is stopped.
+the consumer), items per second, the consumers' CPU time (user + system, from /proc: what a
+statement costs whatever the load; a PostgreSQL server's own work is not in it), and each
+consumer's resident memory: VmRSS once it is idle and ready, VmHWM (its peak, from start-up)
+just before it is stopped.
 
 1. **Statements by e-mail** over ``--statements`` customers who may be e-mailed (everyone the
    ``EMAIL_SKIPS`` of ``crm.actions.statement_run`` leaves, taken from the middle of the
@@ -27,7 +30,8 @@ and ready, VmHWM (its peak, from start-up) just before it is stopped.
    at a time, so a second consumer only helps with a second job: one job of N with one
    consumer, then two jobs of N/2 with two consumer processes, then the same two jobs with
    one process of two threads (``--workers 2``), and last one job of N with two consumer
-   processes (to show that the second one stays idle).
+   processes (to show that the second one stays idle). ``--repeat 2`` runs the four in turn
+   twice; the median run (by rate) stands for each, and every run's rate is kept.
 2. **Bulk set-dormant** of ``--dormant`` active customers (the lowest ids) as a
    ``bulk_set_dormant`` job, then the same customers reactivated by a ``bulk_reactivate``
    job (also timed), so later measures start from the same customers (their audit rows stay;
