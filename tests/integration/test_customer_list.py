@@ -135,9 +135,10 @@ def test_showing_archived_customers_keeps_the_search(client, shelved):
 
 
 # --- page weight: the row actions are written once, not once per row -------------------------
-# The target is 40 KB; today about 22 KB of a page is the panel's menus, filters and scripts
-# and a row about 490 bytes (e-mail and phone on each). With one menu per row it was 66 KB.
-PAGE_BUDGET = 48_000
+# The target is 40 KB; today about 22.5 KB of a page is the panel's menus, filters and scripts
+# (Import, Jobs and the Excel export added about 300 bytes of menu entries) and a row about
+# 490 bytes (e-mail and phone on each). With one menu per row it was 66 KB.
+PAGE_BUDGET = 48_500
 
 
 def test_a_page_of_fifty_customers_stays_within_its_weight(app, client, sixty):
