@@ -580,7 +580,8 @@ class Bench:
         figures.update(rows=job["changed"], list=self.args.export_list,
                        rows_per_second=round(job["changed"] / figures["run_seconds"], 1),
                        file_mb=round(path.stat().st_size / 2**20, 1) if path.is_file() else None,
-                       columns=len((row["params"] or {}).get("columns") or []))
+                       columns=len((row["params"] or {}).get("columns") or []),
+                       measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
         run.log(f"  {job['summary']} {figures['run_seconds']} s "
                 f"({figures['rows_per_second']:,} rows/s), {figures['file_mb']} MB; peak RSS "
                 f"{figures['peak_rss_mb']} MB (idle {figures['idle_rss_mb']}); finishing "
