@@ -422,7 +422,9 @@ class CustomerBulkMixin:
         count = self._count(selection)
         params = {"form": {k: v for k, v in form.items() if k != "as_of"},
                   "as_of": statement_date(form).isoformat() if statement_date(form) else None,
-                  "filter": self._list_args() if request.args.get("all") == "1" else None,
+                  # which filters, never their values (a surname searched, a postcode)
+                  "filter": sorted(self._list_args()) if request.args.get("all") == "1"
+                  else None,
                   "from": "customer list"}
         kind = {"statements_zip": "statements_zip",
                 "email_statements": "email_statements"}.get(spec.name, bulk_kind(spec.name))

@@ -43,6 +43,7 @@ from crm.jobs import (
 )
 from crm.models import User
 from crm.models.base import utcnow
+from crm.models.job import SENTENCE_MAX
 
 log = logging.getLogger("crm.jobs")
 MAX_ATTEMPTS = 3
@@ -178,11 +179,23 @@ def _end(session: Session, job: Job, status: str, *, summary: str | None = None,
     job.finished_at = utcnow()
     job.heartbeat_at = job.finished_at
     if summary is not None:
-        job.summary = summary
+        job.summary = _cut(summary)
     if error is not None:
-        job.error = error
+        job.error = _cut(error)
+    if (job.params or {}).get("form"):
+        # What a bulk action's form carried (a reason, a note for colleagues) was needed to
+        # run it; the customers' own records keep it where it belongs, the job does not.
+        job.params = {**job.params, "form": {k: v for k, v in job.params["form"].items()
+                                             if k not in FREE_TEXT}}
     session.commit()
     return status
+
+
+FREE_TEXT = ("reason", "note", "word")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SENTENCE_MAX else text[:SENTENCE_MAX - 1] + "…"
 
 
 def _so_far(job: Job, how: str) -> str:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -35,6 +34,7 @@ from crm.personal_data import KEEP
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 IMPORT_TARGETS = ("customers", "contacts", "work_addresses")
+SENTENCE_MAX = 2_000  # a job's summary or error: a few sentences, cut to this
 
 
 class Job(Timestamped, Base):
@@ -76,8 +76,8 @@ class Job(Timestamped, Base):
     state: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
                                                    server_default=text("false"))
-    summary: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(String(SENTENCE_MAX))
+    error: Mapped[str | None] = mapped_column(String(SENTENCE_MAX))
     result_path: Mapped[str | None] = mapped_column(String(300))  # inside the jobs folder
     result_name: Mapped[str | None] = mapped_column(String(200))  # the download's file name
     result_type: Mapped[str | None] = mapped_column(String(100))
@@ -85,9 +85,12 @@ class Job(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # Ids, references, reasons and list filters without their values; the free text a
+    # bulk action's form carried (a reason, a note) leaves ``params`` when the job ends.
     __personal_data__ = {
         name: KEEP for name in ("kind", "title", "status", "summary", "error", "result_path",
-                                "result_name", "result_type")
+                                "result_name", "result_type", "params", "skips", "reasons",
+                                "state")
     }
 
     @property
@@ -137,4 +140,4 @@ class ImportMapping(Timestamped, Base):
     columns: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
-    __personal_data__ = {"target": KEEP, "name": KEEP}
+    __personal_data__ = {"target": KEEP, "name": KEEP, "columns": KEEP}  # headers, not values
