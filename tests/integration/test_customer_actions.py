@@ -179,6 +179,27 @@ def test_more_rows_than_the_job_threshold_run_as_a_background_job(
     assert statuses(app, crowd["a1"], crowd["a2"]) == ["dormant", "dormant"]
 
 
+def test_a_background_deactivation_notes_the_reason_on_customers_not_on_the_job(
+        app, client, login, crowd, monkeypatch):
+    """The reason typed goes onto each customer's note; once the job has ended, the job
+    itself no longer holds it."""
+    from crm.models import Job
+
+    monkeypatch.setitem(app.config, "CRM_JOB_THRESHOLD", 1)
+    login("coordinator")
+    done = client.post(bulk("coordinator", "deactivate"),
+                       data={"confirm": "1", "ids": [crowd["a1"], crowd["a2"]],
+                             "reason": "Threatened staff at the Leeds job"})
+    assert done.status_code == 302
+    with app.app_context():
+        job = db.session.scalars(select(Job)).one()
+        assert (job.status, job.changed) == ("done", 2)
+        assert "Threatened" not in str(job.params)
+        notes = db.session.scalars(select(Note.body).where(
+            Note.customer_id.in_([crowd["a1"], crowd["a2"]]))).all()
+        assert len(notes) == 2 and all("Threatened staff" in body for body in notes)
+
+
 def test_a_background_run_is_refused_before_it_starts_when_the_form_is_wrong(
         app, client, login, crowd, monkeypatch):
     """The action's own guards run before a job is recorded: a missing typed word (or
