@@ -146,7 +146,7 @@ def test_all_matching_email_statements_runs_as_a_job_and_the_bar_reaches_100(
     expect(page.get_by_test_id("job-count")).to_contain_text("27 of 27 done")
     expect(page.get_by_test_id("job-changed")).to_have_text("24")
     expect(page.get_by_test_id("job-skipped")).to_have_text("3")
-    expect(page.get_by_test_id("job-reasons")).to_contain_text("no e-mail address")
+    expect(page.get_by_test_id("job-reasons")).to_contain_text("No e-mail address")
 
     sent = [path for path in _outbox(folders) if path not in before]
     recipients = [parseaddr(message_from_bytes(path.read_bytes())["To"])[1] for path in sent]
