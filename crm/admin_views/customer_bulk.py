@@ -420,8 +420,9 @@ class CustomerBulkMixin:
             return self._confirm_page(spec, selection, str(exc), 400)
         trial.rollback()
         count = self._count(selection)
+        as_of = statement_date(form)  # checked by the trial above: a date or None
         params = {"form": {k: v for k, v in form.items() if k != "as_of"},
-                  "as_of": statement_date(form).isoformat() if statement_date(form) else None,
+                  "as_of": as_of.isoformat() if as_of else None,
                   # which filters, never their values (a surname searched, a postcode)
                   "filter": sorted(self._list_args()) if request.args.get("all") == "1"
                   else None,

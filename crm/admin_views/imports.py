@@ -49,9 +49,10 @@ from crm.actions.imports import (
 )
 from crm.admin_views.access import RolePage
 from crm.admin_views.adapters import record_id, run_action
+from crm.admin_views.jobs import job_file_url, job_page_url
 from crm.extensions import db
-from crm.jobs import job_folder, start_job
-from crm.jobs.imports import OWNER, REPORT, kind_name, upload_folder, uploads_folder
+from crm.jobs import job_folder
+from crm.jobs.imports import OWNER, REPORT, start_staged, upload_folder, uploads_folder
 from crm.models import ImportMapping, Job
 from crm.validation import without_control_characters
 
@@ -236,13 +237,8 @@ class ImportsView(RolePage):
     def _start(session, *, actor, token, spec, staged, mapping, dry_run):
         from crm.jobs.queue import enqueue
 
-        what = spec.label.lower()
-        title = (f"Check an import of {what} from {staged.filename}" if dry_run
-                 else f"Import {what} from {staged.filename}")
-        return start_job(session, kind=kind_name(spec.name), actor=actor, title=title,
-                         total=staged.rows, enqueue=enqueue,
-                         params={"target": spec.name, "upload": token, "mapping": mapping,
-                                 "dry_run": dry_run, "filename": staged.filename})
+        return start_staged(session, actor=actor, token=token, target=spec.name,
+                            staged=staged, mapping=mapping, dry_run=dry_run, enqueue=enqueue)
 
     # --- 3. the check ------------------------------------------------------------------------
     def _dry_run(self, token: str, job_id: int) -> Job:
@@ -280,7 +276,7 @@ class ImportsView(RolePage):
         if error:
             flash(error, "error")
             return redirect(self.get_url(".check_view", token=token, job_id=job_id), code=303)
-        return redirect(_job_page_url(job.id), code=303)
+        return redirect(job_page_url(job.id), code=303)
 
 
 def _report_rows(report: Path) -> tuple[list[list[str]], list[list[str]]]:
@@ -302,23 +298,8 @@ def _report_rows(report: Path) -> tuple[list[list[str]], list[list[str]]]:
     return rows, refused
 
 
-def _job_page_url(job_id: int) -> str:
-    from crm.admin_views.jobs import job_page_url
-
-    return job_page_url(job_id)
-
-
 def _job_file_url(job: Job) -> str | None:
-    if not job.result_path:
-        return None
-    try:
-        from crm.admin_views.jobs import job_file_url
-    except ImportError:  # the jobs page not there yet
-        return None
-    try:
-        return job_file_url(job.id)
-    except Exception:  # its endpoint not registered (the page not in the panel yet)
-        return None
+    return job_file_url(job.id) if job.result_path else None
 
 
 def _remove_old_uploads(config) -> None:

@@ -23,7 +23,7 @@ from crm.admin_views.access import RolePage, require
 from crm.admin_views.record_links import kind_of, ref_url
 from crm.audit_sentences import Ref
 from crm.extensions import db
-from crm.jobs import KINDS, jobs_folder, request_cancel, start_job, visible_to
+from crm.jobs import KINDS, jobs_folder, may_cancel, request_cancel, start_job, visible_to
 from crm.models import Job, User
 from crm.models.job import FINISHED, JOB_STATUSES
 
@@ -82,9 +82,7 @@ class JobsView(RolePage):
         return ref_url(self.role, Ref(str(reference), model)) if model else None
 
     def may_cancel(self, job: Job) -> bool:
-        if job.finished:
-            return False
-        return job.user_id == current_user.id or self.can("run_jobs")
+        return may_cancel(job, current_user)
 
     @staticmethod
     def result_file(job: Job) -> Path | None:

@@ -197,6 +197,11 @@ def visible_to(user: User):
     return mine & Job.money.is_(False)
 
 
+def may_cancel(job: Job, user: User) -> bool:
+    """Who may stop a job: the person who started it, or an owner or admin (run_jobs)."""
+    return not job.finished and (job.user_id == user.id or can(user.role, "run_jobs"))
+
+
 def request_cancel(session: Session, job: Job) -> bool:
     """Ask a queued or running job to stop at its next chunk boundary; False if it had
     already finished."""

@@ -82,12 +82,21 @@ def start_import(session: Session, *, source: Path, target: str, actor: User | N
                           guess_mapping(target, staged.headers) if mapping is None else mapping)
     (folder / OWNER).write_text(json.dumps({"user_id": actor.id if actor else None,
                                             "target": target}))
+    return start_staged(session, actor=actor, token=token, target=target, staged=staged,
+                        mapping=clean, dry_run=dry_run, enqueue=enqueue)
+
+
+def start_staged(session: Session, *, actor: User | None, token: str, target: str, staged,
+                 mapping: dict, dry_run: bool, enqueue=None) -> Job:
+    """Start the check (``dry_run``) or the import of an upload already staged under
+    ``token`` with a checked ``mapping``: the one way the screens, the CLI and the bench
+    record an import job."""
     what = TARGETS[target].label.lower()
     title = (f"Check an import of {what} from {staged.filename}" if dry_run
              else f"Import {what} from {staged.filename}")
     return start_job(session, kind=kind_name(target), actor=actor, title=title,
                      total=staged.rows, enqueue=enqueue,
-                     params={"target": target, "upload": token, "mapping": clean,
+                     params={"target": target, "upload": token, "mapping": mapping,
                              "dry_run": dry_run, "filename": staged.filename})
 
 

@@ -158,6 +158,34 @@ def test_a_bigger_run_becomes_a_job_and_its_zip_is_the_jobs_file(app, client, lo
     assert "3</span> in the ZIP" in page  # the job's page words its count for a ZIP
 
 
+def test_a_dated_run_as_a_job_keeps_its_date_and_a_bad_date_starts_no_job(
+        app, client, login, people, monkeypatch):
+    from sqlalchemy import select
+
+    from crm.admin_views import customer_bulk
+    from crm.extensions import db
+    from crm.models import Job
+
+    monkeypatch.setattr(customer_bulk, "SLOW_OVER", 2)
+    login("owner")
+    query = {"ids": ids(people, "ann", "bob", "dormant")}
+
+    refused = client.post(bulk("owner", "statements_zip"),
+                          data={"confirm": "1", "as_of": "31 Febtember", **query})
+    assert refused.status_code == 400
+    assert "statement date" in unescape(by_testid(text_of(refused), "action-error")[0])
+    with app.app_context():
+        assert db.session.scalars(select(Job)).all() == []
+
+    started = client.post(bulk("owner", "statements_zip"),
+                          data={"confirm": "1", "as_of": "1 Dec 2026", **query})
+    assert started.status_code == 302
+    with app.app_context():
+        job = db.session.scalars(select(Job)).one()
+        assert job.params["as_of"] == "2026-12-01"
+        assert job.result_name == "statements-2026-12-01.zip"
+
+
 # --- e-mail ---------------------------------------------------------------------------------
 
 def test_email_statements_confirms_then_reports_sent_and_skipped(app, client, login, people,
