@@ -77,6 +77,10 @@ def pages() -> list[str]:
 
 # --- isolation --------------------------------------------------------------------------------
 
+def _unsigned(page: str) -> str:
+    return re.sub(r'(name="csrf_token"[^>]*value=")[^"]+"', r'\1…"', page)
+
+
 def test_each_customer_gets_a_404_for_the_others_documents_exactly_as_for_none(app, people):
     ann, bob = portal_client(app, "ann@example.com"), portal_client(app, "bob@example.com")
     missing = {"invoice": 999_999, "credit_note": 999_999}
@@ -87,7 +91,9 @@ def test_each_customer_gets_a_404_for_the_others_documents_exactly_as_for_none(a
         for url, none in zip(routes(theirs), routes(missing), strict=True):
             other, absent = me.get(url), me.get(none)
             assert other.status_code == absent.status_code == 404, url
-            assert text_of(other) == text_of(absent)
+            # The same page, byte for byte, but for the CSRF token of the sign-out form: it
+            # carries the second it was signed in, and two requests can straddle a second.
+            assert _unsigned(text_of(other)) == _unsigned(text_of(absent))
         question = me.post(f"/portal/invoices/{theirs['invoice']}/question",
                            data={"message": "Whose is this?"})
         assert question.status_code == 404
